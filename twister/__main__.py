@@ -1,0 +1,3 @@
+from twister.cli import main
+
+main()

@@ -1,0 +1,168 @@
+"""Download step: yt-dlp fetches the chosen video and audio streams as separate files."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yt_dlp
+from temporalio import activity
+from temporalio.exceptions import ApplicationError, CancelledError
+
+from twister.activities.errors import classify_download_error
+from twister.activities.formats import Format, choose_formats
+from twister.activities.probe import probe
+from twister.activities.workdir import WorkDirs
+from twister.config import Settings
+from twister.models import DownloadResult, ErrorType, StepRequest
+from twister.netguard import UnsafeUrlError, check_url
+
+
+class _Quiet:
+    """yt-dlp logger that keeps the worker's log readable; errors surface as exceptions."""
+
+    def debug(self, msg: str) -> None: ...
+
+    def info(self, msg: str) -> None: ...
+
+    def warning(self, msg: str) -> None: ...
+
+    def error(self, msg: str) -> None: ...
+
+
+@dataclass
+class _Progress:
+    """Download progress over all chosen streams, sent as heartbeat details."""
+
+    expected_total: int = 0
+    finished_bytes: int = 0
+    current_bytes: int = 0
+    started: float = 0.0
+
+    @property
+    def done(self) -> int:
+        return self.finished_bytes + self.current_bytes
+
+    def details(self, speed: float | None, attempt: int) -> dict[str, Any]:
+        total = max(self.expected_total, self.done)
+        speed_mbps = round((speed or 0) / 1e6, 3)
+        eta = round((total - self.done) / speed) if speed and total else None
+        return {
+            "attempt": attempt,
+            "percent": round(100 * self.done / total, 1) if total else None,
+            "downloaded_bytes": self.done,
+            "total_bytes": total or None,
+            "speed_mbps": speed_mbps,
+            "eta_s": eta,
+        }
+
+
+class DownloadActivities:
+    def __init__(self, settings: Settings, workdirs: WorkDirs) -> None:
+        self._settings = settings
+        self._workdirs = workdirs
+
+    @activity.defn(name="download")
+    def download(self, request: StepRequest) -> DownloadResult:
+        attempt = activity.info().attempt
+        try:
+            return self._download(request, attempt)
+        except Exception as exc:  # every downloader failure is classified, none escapes raw
+            if activity.is_cancelled():
+                raise CancelledError("download cancelled") from None
+            wrapped = getattr(exc, "exc_info", None)
+            inner = wrapped[1] if wrapped and len(wrapped) > 1 else exc
+            if isinstance(inner, ApplicationError):
+                raise inner from None
+            raise classify_download_error(exc, attempt) from None
+
+    def _download(self, request: StepRequest, attempt: int) -> DownloadResult:
+        self._check(request.url)
+        workdir = self._workdirs.fresh(request.job_id)
+        progress = _Progress()
+        chosen: list[Format] = []
+
+        def select(ctx: dict[str, Any]) -> Any:
+            chosen.extend(choose_formats(ctx["formats"], request.options))
+            for fmt in chosen:
+                self._check(fmt.get("url") or request.url)
+            progress.expected_total = sum(int(f.get("filesize") or f.get("filesize_approx") or 0) for f in chosen)
+            progress.started = time.monotonic()
+            yield from chosen
+
+        def hook(update: dict[str, Any]) -> None:
+            if activity.is_cancelled():
+                raise CancelledError("download cancelled")
+            if update["status"] == "finished":
+                progress.finished_bytes += int(update.get("total_bytes") or update.get("downloaded_bytes") or 0)
+                progress.current_bytes = 0
+            else:
+                progress.current_bytes = int(update.get("downloaded_bytes") or 0)
+            activity.heartbeat(progress.details(update.get("speed"), attempt))
+
+        params: dict[str, Any] = {
+            "format": select,
+            "outtmpl": {"default": str(workdir / "stream-%(format_id)s.%(ext)s")},
+            "restrictfilenames": True,
+            "noplaylist": True,
+            "progress_hooks": [hook],
+            "logger": _Quiet(),
+            "quiet": True,
+            "noprogress": True,
+            "cachedir": False,
+            "socket_timeout": 30,
+            "retries": 2,
+            "fragment_retries": 3,
+            "ffmpeg_location": self._settings.ffmpeg_path,
+            "overwrites": True,
+        }
+        activity.heartbeat({"attempt": attempt})
+        started = time.monotonic()
+        with yt_dlp.YoutubeDL(params) as ydl:
+            info = ydl.extract_info(request.url, download=True)
+        if not info or not chosen:
+            raise ApplicationError(
+                "The downloader found no video or audio stream at this URL. Check that it is a media page.",
+                attempt,
+                type=ErrorType.CONTENT_UNAVAILABLE,
+                non_retryable=True,
+            )
+        finished = time.monotonic()
+        extract_ms = int(((progress.started or finished) - started) * 1000)
+        download_ms = int((finished - (progress.started or started)) * 1000)
+        return self._result(info, chosen, extract_ms, download_ms, attempt)
+
+    def _result(
+        self, info: dict[str, Any], chosen: list[Format], extract_ms: int, download_ms: int, attempt: int
+    ) -> DownloadResult:
+        files = {d["format_id"]: Path(d["filepath"]) for d in info.get("requested_downloads", [])}
+        paths = [files[f["format_id"]] for f in chosen]
+        probes = [probe(self._settings.ffprobe_path, path) for path in paths]
+        video_path = next((p for p, m in zip(paths, probes, strict=True) if m.video_codec), None)
+        audio_path = next((p for p, m in zip(paths, probes, strict=True) if m.audio_codec), None)
+        video = next((m for m in probes if m.video_codec), None)
+        audio = next((m for m in probes if m.audio_codec), None)
+        size = sum(path.stat().st_size for path in paths)
+        return DownloadResult(
+            title=info.get("title"),
+            video_path=str(video_path) if video_path else None,
+            audio_path=str(audio_path) if audio_path else None,
+            native_video_codec=video.video_codec if video else None,
+            native_audio_codec=audio.audio_codec if audio else None,
+            actual_quality=video.quality if video else "audio",
+            downloaded_bytes=size,
+            extract_duration_ms=extract_ms,
+            download_duration_ms=download_ms,
+            speed_mbps=round(size / 1e6 / max(download_ms / 1000, 1e-3), 3),
+            attempt=attempt,
+        )
+
+    def _check(self, url: str) -> None:
+        try:
+            check_url(url, self._settings.allowed_network_list, "url")
+        except UnsafeUrlError as exc:
+            raise ApplicationError(
+                str(exc), activity.info().attempt, type=ErrorType.FORBIDDEN_ADDRESS, non_retryable=True
+            ) from None

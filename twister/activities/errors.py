@@ -1,0 +1,58 @@
+"""Turns downloader exceptions into Temporal errors: content problems are final, the rest retried.
+
+Classification goes by exception class and message, never by yt-dlp's ``expected`` flag, and the
+messages name "the downloader" rather than the library behind it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from temporalio.exceptions import ApplicationError
+from yt_dlp.utils import GeoRestrictedError, UnsupportedError
+
+from twister.models import ErrorType
+
+_DRM = re.compile(r"\bDRM\b|drm.protected", re.IGNORECASE)
+_CONTENT = re.compile(
+    r"HTTP Error 40[34]|HTTP Error 410|private video|video is private|members[- ]only|join this channel"
+    r"|not available in your country|geo.?restrict|video (is )?unavailable|has been removed|no longer available"
+    r"|account .*terminated|sign in to confirm your age|age.?restricted|inappropriate for some users"
+    r"|unsupported url|no video formats found|requested format is not available",
+    re.IGNORECASE,
+)
+_PREFIX = re.compile(r"^(ERROR:\s*)?(\[[^\]]+\]\s*)?")
+
+
+def downloader_message(exc: BaseException) -> str:
+    text = _PREFIX.sub("", str(exc)).strip()
+    text = re.sub(r"yt-dlp|youtube-dl|yt_dlp", "the downloader", text, flags=re.IGNORECASE)
+    text = re.sub(r";?\s*please report this issue.*$", "", text, flags=re.IGNORECASE | re.DOTALL)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def classify_download_error(exc: BaseException, attempt: int) -> ApplicationError:
+    """The error to raise from the Download activity; ``attempt`` travels along so the workflow
+    can count retries even when the step fails for good."""
+    original = getattr(exc, "exc_info", None)
+    cause = original[1] if original and len(original) > 1 and original[1] is not None else exc
+    message = downloader_message(exc)
+    if _DRM.search(message):
+        return ApplicationError(
+            f"The content is DRM-protected and cannot be downloaded: {message}",
+            attempt,
+            type=ErrorType.DRM_PROTECTED,
+            non_retryable=True,
+        )
+    if isinstance(cause, GeoRestrictedError | UnsupportedError) or _CONTENT.search(message):
+        return ApplicationError(
+            f"The source is not available to the downloader: {message}. Check that the URL is public and still online.",
+            attempt,
+            type=ErrorType.CONTENT_UNAVAILABLE,
+            non_retryable=True,
+        )
+    return ApplicationError(
+        f"The downloader failed: {message}. The job was retried; if the source is reachable, retry it later.",
+        attempt,
+        type=ErrorType.SOURCE_FAILED,
+    )

@@ -1,0 +1,48 @@
+"""Reads what a media file really contains with ffprobe."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    video_codec: str | None
+    audio_codec: str | None
+    width: int | None
+    height: int | None
+    duration: float | None
+
+    @property
+    def quality(self) -> str:
+        if self.width and self.height:
+            return f"{min(self.width, self.height)}p"
+        return "audio"
+
+
+def probe(ffprobe: str, path: Path) -> MediaInfo:
+    completed = subprocess.run(
+        [ffprobe, "-v", "error", "-print_format", "json", "-show_streams", "-show_format", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    data = json.loads(completed.stdout)
+    streams = data.get("streams", [])
+    video = next(
+        (s for s in streams if s.get("codec_type") == "video" and s.get("disposition", {}).get("attached_pic") != 1),
+        None,
+    )
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    duration = data.get("format", {}).get("duration")
+    return MediaInfo(
+        video_codec=video.get("codec_name") if video else None,
+        audio_codec=audio.get("codec_name") if audio else None,
+        width=video.get("width") if video else None,
+        height=video.get("height") if video else None,
+        duration=float(duration) if duration else None,
+    )

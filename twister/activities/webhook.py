@@ -1,0 +1,93 @@
+"""Webhook step: a signed POST of the job's terminal event to the client's URL."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from twister import db
+from twister.config import Settings
+from twister.models import ErrorType, JobOutcome, JobStatus, WebhookRequest
+from twister.netguard import UnsafeUrlError, check_url
+from twister.storage import presigned_url
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+SIGNATURE_HEADER = "X-Tornado-Signature"
+
+_EVENT_TYPES = {
+    JobStatus.COMPLETED: "job_completed",
+    JobStatus.FAILED: "job_failed",
+    JobStatus.WARNING: "job_warning",
+    JobStatus.SKIPPED: "job_skipped",
+}
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def terminal_event(job_id: str, url: str, outcome: JobOutcome, s3_url: str | None) -> dict[str, Any]:
+    event = {
+        "type": _EVENT_TYPES[JobStatus(outcome.status)],
+        "job_id": job_id,
+        "status": outcome.status.lower(),
+        "url": url,
+        "key": outcome.s3_key,
+        "s3_url": s3_url,
+        "title": outcome.title,
+        "file_size": outcome.file_size,
+        "error": outcome.error,
+        "error_type": outcome.error_type,
+        "finished_at": outcome.finished_at,
+    }
+    return {name: value for name, value in event.items() if value is not None}
+
+
+class WebhookActivities:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, s3: S3Client) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._s3 = s3
+
+    @activity.defn(name="deliver_webhook")
+    async def deliver_webhook(self, request: WebhookRequest) -> None:
+        try:
+            await asyncio.to_thread(check_url, request.webhook_url, self._settings.allowed_network_list, "webhook_url")
+        except UnsafeUrlError as exc:
+            raise ApplicationError(str(exc), type=ErrorType.FORBIDDEN_ADDRESS, non_retryable=True) from None
+        key = request.outcome.s3_key
+        s3_url = (
+            presigned_url(self._s3, self._settings.s3_bucket, key, self._settings.presign_ttl_seconds) if key else None
+        )
+        body = json.dumps(terminal_event(request.job_id, request.url, request.outcome, s3_url)).encode()
+        secret = await db.webhook_secret(self._pool, request.api_key_id)
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "twister-webhook/1",
+            SIGNATURE_HEADER: sign(secret, int(time.time()), body),
+            "X-Tornado-Delivery": str(uuid.uuid4()),
+        }
+        try:
+            async with httpx.AsyncClient(timeout=self._settings.webhook_timeout, follow_redirects=False) as client:
+                response = await client.post(request.webhook_url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ApplicationError(
+                f"Webhook delivery failed: {type(exc).__name__}", type=ErrorType.WEBHOOK_FAILED
+            ) from None
+        if not 200 <= response.status_code < 300:
+            raise ApplicationError(
+                f"Webhook receiver answered HTTP {response.status_code}", type=ErrorType.WEBHOOK_FAILED
+            )

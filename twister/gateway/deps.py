@@ -1,0 +1,52 @@
+"""Request dependencies: the shared clients and the caller's API key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+import asyncpg
+from fastapi import Depends, Header, Request
+from temporalio.client import Client
+
+from twister import db
+from twister.config import Settings
+from twister.gateway.errors import ApiError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pool: asyncpg.Pool
+    temporal: Client
+    s3: S3Client
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+async def current_key(
+    svc: ServicesDep,
+    x_api_key: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> db.ApiKey:
+    key = x_api_key
+    if not key and authorization and authorization.lower().startswith("bearer "):
+        key = authorization[7:].strip()
+    if not key:
+        raise ApiError(401, "Missing x-api-key header")
+    found = await db.find_api_key(svc.pool, key)
+    if found is None:
+        raise ApiError(401, "Invalid API Key")
+    return found
+
+
+ApiKeyDep = Annotated[db.ApiKey, Depends(current_key)]

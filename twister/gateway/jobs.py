@@ -1,0 +1,98 @@
+"""``/jobs`` routes: thin, the work is in schemas, status and the workflow."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from temporalio.service import RPCError
+
+from twister import db
+from twister.gateway.deps import ApiKeyDep, Services, ServicesDep
+from twister.gateway.errors import ApiError
+from twister.gateway.schemas import parse_job_create
+from twister.gateway.status import active_document, finished_document
+from twister.models import JobInput, JobStatus, JobStep
+from twister.netguard import UnsafeUrlError, check_url
+from twister.storage import presigned_url
+from twister.workflows import DownloadJobWorkflow
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+async def _check_url(svc: Services, url: str, field: str) -> None:
+    try:
+        await asyncio.to_thread(check_url, url, svc.settings.allowed_network_list, field)
+    except UnsafeUrlError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+@router.post("/jobs", status_code=201)
+async def create_job(request: Request, svc: ServicesDep, key: ApiKeyDep) -> JSONResponse:
+    body = await request.body()
+    if len(body) > svc.settings.max_body_bytes:
+        raise ApiError(413, f"Request body is larger than {svc.settings.max_body_bytes} bytes")
+    job = parse_job_create(body)
+    await _check_url(svc, job.url, "url")
+    if job.webhook_url:
+        await _check_url(svc, job.webhook_url, "webhook_url")
+    job_id = uuid.uuid4()
+    created_at = db.now_ms()
+    await db.insert_job(svc.pool, job_id, key.id, job.url, job.echo(), created_at)
+    job_input = JobInput(str(job_id), key.id, job.url, job.options(), created_at, job.webhook_url)
+    try:
+        await svc.temporal.start_workflow(
+            DownloadJobWorkflow.run,
+            job_input,
+            id=str(job_id),
+            task_queue=svc.settings.temporal_task_queue,
+            memo={"status": str(JobStatus.PENDING), "step": str(JobStep.QUEUED)},
+        )
+    except (RPCError, RuntimeError, OSError) as exc:
+        await db.delete_job(svc.pool, job_id)
+        log.warning("could not start job %s: %s", job_id, exc)
+        raise ApiError(
+            503, "The workflow service (Temporal) is unreachable; the job was not created. Try again shortly."
+        ) from None
+    log.info("job %s created", job_id)
+    return JSONResponse({"job_id": str(job_id)}, status_code=201)
+
+
+def _parse_job_id(job_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(job_id)
+    except ValueError:
+        raise ApiError(404, "Job not found") from None
+
+
+@router.get("/jobs/{job_id}")
+async def get_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> dict[str, Any]:
+    job_uuid = _parse_job_id(job_id)
+    row = await db.get_job(svc.pool, job_uuid, key.id)
+    if row is None:
+        raise ApiError(404, "Job not found")
+    if row["finished_at"] is None:
+        document = await active_document(svc.temporal, row)
+        if document is not None:
+            return document
+        row = await db.get_job(svc.pool, job_uuid, key.id) or row
+    if row["finished_at"] is None:
+        return finished_document(
+            {
+                **row,
+                "status": JobStatus.FAILED,
+                "step": JobStep.FINISHED,
+                "error_type": "error",
+                "error": "The job's workflow ended without a result (terminated by an operator); retry the job.",
+            },
+            None,
+        )
+    s3_url = None
+    if row["status"] == JobStatus.COMPLETED and row["s3_key"]:
+        s3_url = presigned_url(svc.s3, svc.settings.s3_bucket, row["s3_key"], svc.settings.presign_ttl_seconds)
+    return finished_document(row, s3_url)

@@ -1,0 +1,97 @@
+"""The body of ``POST /jobs`` and its checks, mapped onto the contract's status codes:
+400 for a value the contract does not allow (naming the field), 422 for malformed JSON or a
+wrong type."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from twister.gateway.errors import ApiError
+from twister.models import AUDIO_FORMATS, JobOptions
+
+Resolution = Literal["best", "2160", "1440", "1080", "720", "480", "360"]
+OutputFormat = Literal["mp4", "mkv", "webm", "mov", "m4a", "mp3", "ogg", "opus"]
+
+NOT_YET_SUPPORTED = frozenset(
+    {
+        "video_codec",
+        "audio_codec",
+        "audio_bitrate",
+        "video_quality",
+        "quality_preset",
+        "filename",
+        "folder",
+        "download_subtitles",
+        "subtitle_langs",
+        "download_thumbnail",
+        "clip_start",
+        "clip_end",
+        "live_recording",
+        "live_from_start",
+        "max_duration",
+        "wait_for_video",
+        "enable_progress_webhook",
+        "storage",
+        "paused",
+    }
+)
+
+
+class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    url: str = Field(min_length=1, max_length=4096)
+    format: OutputFormat | None = None
+    audio_only: bool = False
+    max_resolution: Resolution = "best"
+    webhook_url: str | None = Field(default=None, min_length=1, max_length=4096)
+
+    @field_validator("max_resolution", mode="before")
+    @classmethod
+    def _resolution_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    def options(self) -> JobOptions:
+        default = "m4a" if self.audio_only else "mp4"
+        return JobOptions(format=self.format or default, audio_only=self.audio_only, max_resolution=self.max_resolution)
+
+    def echo(self) -> dict[str, Any]:
+        """The effective create parameters, echoed back on the finished job."""
+        options = self.options()
+        echoed = {"format": options.format, "audio_only": options.audio_only, "max_resolution": options.max_resolution}
+        if self.webhook_url:
+            echoed["webhook_url"] = self.webhook_url
+        return echoed
+
+
+def _is_type_error(error_type: str) -> bool:
+    return error_type.endswith("_type") or error_type in {"missing_argument", "json_invalid"}
+
+
+def parse_job_create(body: bytes) -> JobCreate:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(422, "Malformed JSON body") from None
+    if not isinstance(data, dict):
+        raise ApiError(422, "The body must be a JSON object")
+    data = {name: value for name, value in data.items() if value is not None}
+    for name in sorted(set(data) - set(JobCreate.model_fields)):
+        if name in NOT_YET_SUPPORTED:
+            raise ApiError(400, f"Field '{name}' is not supported by this server yet")
+        raise ApiError(400, f"Unknown field '{name}'")
+    try:
+        job = JobCreate.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "body"
+        if error["type"] == "missing":
+            raise ApiError(400, f"Field '{field}' is required") from None
+        status = 422 if _is_type_error(error["type"]) else 400
+        raise ApiError(status, f"Invalid value for '{field}': {error['msg']}") from None
+    if job.format in AUDIO_FORMATS and not job.audio_only:
+        raise ApiError(400, f"Invalid value for 'format': {job.format} is an audio format; set audio_only to true")
+    return job

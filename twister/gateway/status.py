@@ -1,0 +1,92 @@
+"""The contract's job status document, from the workflow while the job runs and from the row after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from twister.models import JobStatus, JobStep
+
+FINISHED_FIELDS = (
+    "title",
+    "download_speed_mbps",
+    "download_duration_ms",
+    "mux_duration_ms",
+    "upload_duration_ms",
+    "file_size",
+    "download_retries",
+    "upload_retries",
+    "queue_wait_ms",
+    "requested_quality",
+    "actual_quality",
+    "webhook_status",
+    "finished_at",
+    "error_type",
+    "upload_speed_mbps",
+    "extract_duration_ms",
+    "total_duration_ms",
+    "native_video_codec",
+    "native_audio_codec",
+)
+_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+_PROGRESS_FIELDS = ("percent", "downloaded_bytes", "total_bytes", "speed_mbps", "eta_s")
+
+
+def base_document(
+    row: dict[str, Any], status: str, step: str, s3_url: str | None = None, error: str | None = None
+) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "url": row["url"],
+        "status": status,
+        "s3_url": s3_url,
+        "subtitle_url": None,
+        "error": error,
+        "step": step,
+        "created_at": row["created_at"],
+    }
+
+
+def finished_document(row: dict[str, Any], s3_url: str | None) -> dict[str, Any]:
+    document = base_document(row, row["status"], row["step"], s3_url, row["error"])
+    document.update({name: row[name] for name in FINISHED_FIELDS if row[name] is not None})
+    document.update({name: value for name, value in row["request"].items() if name not in document})
+    return document
+
+
+async def active_document(client: Client, row: dict[str, Any]) -> dict[str, Any] | None:
+    """Status of a running job from ``describe()``, which needs no worker. None when the workflow
+    has closed in the meantime (the row then holds the answer)."""
+    try:
+        description = await client.get_workflow_handle(str(row["id"])).describe()
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return base_document(row, JobStatus.PENDING, JobStep.QUEUED)
+    if (
+        description.raw_description.workflow_execution_info.status
+        != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+    ):
+        return None
+    memo = await description.memo()
+    status = str(memo.get("status", JobStatus.PENDING))
+    document = base_document(row, status, str(memo.get("step", JobStep.QUEUED)))
+    if status == JobStatus.PROCESSING:
+        progress = await _progress(client, description.raw_description.pending_activities)
+        if progress:
+            document["progress"] = progress
+    return document
+
+
+async def _progress(client: Client, pending: Any) -> dict[str, Any] | None:
+    for activity in pending:
+        if activity.activity_type.name not in ("download", "mux", "upload") or not activity.heartbeat_details.payloads:
+            continue
+        details = await client.data_converter.decode(list(activity.heartbeat_details.payloads))
+        if details and isinstance(details[0], dict):
+            found = {name: details[0][name] for name in _PROGRESS_FIELDS if details[0].get(name) is not None}
+            return found or None
+    return None

@@ -1,0 +1,87 @@
+"""A worker process: the job workflows, the shared-queue activities, and this host's own queue.
+
+Download, Mux and Upload of a job run on the host queue of the worker that took the job, so the
+job's files never have to leave that machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from twister import db
+from twister.activities.download import DownloadActivities
+from twister.activities.host import HostActivities, JobSlots
+from twister.activities.mux import MuxActivities
+from twister.activities.persist import PersistActivities
+from twister.activities.upload import UploadActivities
+from twister.activities.webhook import WebhookActivities
+from twister.activities.workdir import WorkDirs
+from twister.config import Settings
+from twister.models import StepPolicy
+from twister.storage import s3_client
+from twister.workflows import DownloadJobWorkflow
+
+log = logging.getLogger(__name__)
+
+
+def step_policy(settings: Settings) -> StepPolicy:
+    return StepPolicy(**{f.name: getattr(settings, f.name) for f in fields(StepPolicy)})
+
+
+async def _sweep_forever(workdirs: WorkDirs, interval: float) -> None:
+    while True:
+        await asyncio.to_thread(workdirs.sweep)
+        await asyncio.sleep(interval)
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    pool = await db.create_pool(settings.database_url)
+    await db.ensure_schema(pool)
+    s3 = s3_client(settings)
+    workdirs = WorkDirs(settings.job_work_root)
+    host_queue = f"{settings.temporal_task_queue}@{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+    policy = step_policy(settings)
+    host = HostActivities(
+        host_queue, policy, workdirs, JobSlots(settings.worker_max_jobs, ttl_seconds=policy.download_timeout * 2)
+    )
+    persist = PersistActivities(pool)
+    webhook = WebhookActivities(settings, pool, s3)
+    download = DownloadActivities(settings, workdirs)
+    mux = MuxActivities(settings, workdirs)
+    upload = UploadActivities(s3, settings.s3_bucket)
+    sweeper = asyncio.create_task(_sweep_forever(workdirs, settings.workdir_sweep_interval))
+    with ThreadPoolExecutor(max_workers=2 * settings.worker_max_jobs + 2) as executor:
+        shared_worker = Worker(
+            client,
+            task_queue=settings.temporal_task_queue,
+            workflows=[DownloadJobWorkflow],
+            activities=[
+                host.assign_worker,
+                persist.record_outcome,
+                persist.record_webhook_status,
+                webhook.deliver_webhook,
+            ],
+        )
+        host_worker = Worker(
+            client,
+            task_queue=host_queue,
+            activities=[download.download, mux.mux, upload.upload, host.remove_workdir],
+            activity_executor=executor,
+            max_concurrent_activities=2 * settings.worker_max_jobs,
+        )
+        log.info("worker ready on %s (host queue %s)", settings.temporal_task_queue, host_queue)
+        try:
+            async with shared_worker, host_worker:
+                await stop.wait()
+        finally:
+            sweeper.cancel()
+            await pool.close()

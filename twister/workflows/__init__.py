@@ -1,0 +1,3 @@
+from twister.workflows.job import DownloadJobWorkflow
+
+__all__ = ["DownloadJobWorkflow"]

@@ -1,0 +1,257 @@
+"""One workflow per job: Download → Mux → Upload on one worker host, then persist and notify.
+
+Deterministic code only: activities are called by name, so no I/O library is imported here.
+The job's status and step live in the workflow memo, which the gateway reads with
+``describe()`` — that needs no worker, so a queued job answers even when every worker is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState, TimeoutError, TimeoutType
+
+with workflow.unsafe.imports_passed_through():
+    from twister.models import (
+        NON_RETRYABLE_ERRORS,
+        DownloadResult,
+        ErrorType,
+        JobInput,
+        JobOutcome,
+        JobStatus,
+        JobStep,
+        MuxRequest,
+        MuxResult,
+        StepPolicy,
+        StepRequest,
+        UploadRequest,
+        UploadResult,
+        WebhookRequest,
+        WorkerAssignment,
+    )
+
+T = TypeVar("T")
+
+MAX_HOSTS = 3
+"""How many workers a job may move through when the one holding it dies."""
+
+CANCELLED_MESSAGE = "Job cancelled by user"
+_CONTENT_ERRORS = {ErrorType.CONTENT_UNAVAILABLE: JobStatus.WARNING, ErrorType.DRM_PROTECTED: JobStatus.SKIPPED}
+_SHORT = timedelta(seconds=30)
+
+
+def _host_lost(err: ActivityError) -> bool:
+    cause = err.cause
+    return isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START
+
+
+def _attempts_of_failure(err: ActivityError, max_attempts: int) -> int:
+    """How many attempts a failed step made; activities put their attempt in error and heartbeat details."""
+    if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+        return max_attempts
+    cause = err.cause
+    details: Any = ()
+    if isinstance(cause, ApplicationError):
+        details = cause.details
+    elif isinstance(cause, TimeoutError):
+        details = cause.last_heartbeat_details
+    first = details[0] if details else None
+    if isinstance(first, int):
+        return first
+    if isinstance(first, dict) and isinstance(first.get("attempt"), int):
+        return int(first["attempt"])
+    return 1
+
+
+@workflow.defn(name="DownloadJob")
+class DownloadJobWorkflow:
+    def __init__(self) -> None:
+        self._policy = StepPolicy()
+        self._attempts = {"download": 0, "upload": 0}
+        self._queue_wait_ms: int | None = None
+        self._step = JobStep.QUEUED
+
+    @workflow.run
+    async def run(self, job: JobInput) -> JobOutcome:
+        outcome = JobOutcome(status=JobStatus.COMPLETED, step=JobStep.FINISHED, finished_at=0)
+        try:
+            download, mux, upload = await self._process(job)
+            self._fill_success(outcome, download, mux, upload)
+        except (ActivityError, asyncio.CancelledError, CancelledError) as err:
+            self._fill_failure(outcome, err)
+        outcome.finished_at = self._now_ms()
+        outcome.total_duration_ms = outcome.finished_at - job.created_at_ms
+        outcome.queue_wait_ms = self._queue_wait_ms
+        outcome.requested_quality = job.options.max_resolution
+        outcome.download_retries = max(self._attempts["download"] - 1, 0) if self._attempts["download"] else None
+        outcome.upload_retries = max(self._attempts["upload"] - 1, 0) if self._attempts["upload"] else None
+        if job.webhook_url:
+            outcome.webhook_status = "pending"
+        self._set_state(JobStatus(outcome.status), JobStep(outcome.step))
+        await self._persist("record_outcome", job.job_id, outcome)
+        if job.webhook_url:
+            outcome.webhook_status = await self._notify(job, job.webhook_url, outcome)
+            await self._persist("record_webhook_status", job.job_id, outcome.webhook_status)
+        return outcome
+
+    async def _process(self, job: JobInput) -> tuple[DownloadResult, MuxResult, UploadResult]:
+        for host in range(MAX_HOSTS):
+            assignment = await workflow.execute_activity(
+                "assign_worker",
+                job.job_id,
+                result_type=WorkerAssignment,
+                start_to_close_timeout=_SHORT,
+                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5)),
+            )
+            self._policy = assignment.policy
+            if self._queue_wait_ms is None:
+                self._queue_wait_ms = self._now_ms() - job.created_at_ms
+            try:
+                return await self._steps_on_host(job, assignment.task_queue)
+            except ActivityError as err:
+                if not _host_lost(err) or host == MAX_HOSTS - 1:
+                    raise
+                workflow.logger.warning("worker %s is gone; moving job to another worker", assignment.task_queue)
+            finally:
+                await self._remove_workdir(job.job_id, assignment.task_queue)
+        raise AssertionError("unreachable")
+
+    async def _steps_on_host(self, job: JobInput, queue: str) -> tuple[DownloadResult, MuxResult, UploadResult]:
+        policy = self._policy
+        request = StepRequest(job_id=job.job_id, url=job.url, options=job.options)
+        self._set_state(JobStatus.PROCESSING, JobStep.DOWNLOADING)
+        download = await self._host_step(
+            "download", request, DownloadResult, queue, policy.download_max_retries, policy.download_timeout
+        )
+        self._attempts["download"] += download.attempt
+        self._set_state(JobStatus.PROCESSING, JobStep.MUXING)
+        mux = await self._host_step(
+            "mux", MuxRequest(job.job_id, job.options, download), MuxResult, queue, 2, policy.download_timeout
+        )
+        self._set_state(JobStatus.PROCESSING, JobStep.UPLOADING)
+        key = f"{job.job_id}.{job.options.format}"
+        upload = await self._host_step(
+            "upload",
+            UploadRequest(job.job_id, mux.path, key),
+            UploadResult,
+            queue,
+            policy.upload_max_retries,
+            policy.download_timeout,
+        )
+        self._attempts["upload"] += upload.attempt
+        return download, mux, upload
+
+    async def _host_step(
+        self, name: str, arg: Any, result_type: type[T], queue: str, max_retries: int, timeout: float
+    ) -> T:
+        policy = self._policy
+        try:
+            result: T = await workflow.execute_activity(
+                name,
+                arg,
+                result_type=result_type,
+                task_queue=queue,
+                schedule_to_start_timeout=timedelta(seconds=policy.host_schedule_to_start_timeout),
+                start_to_close_timeout=timedelta(seconds=timeout),
+                heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout),
+                retry_policy=self._retry(max_retries + 1),
+            )
+            return result
+        except ActivityError as err:
+            if name in self._attempts:
+                self._attempts[name] += _attempts_of_failure(err, max_retries + 1)
+            raise
+
+    async def _remove_workdir(self, job_id: str, queue: str) -> None:
+        try:
+            await workflow.execute_activity(
+                "remove_workdir",
+                job_id,
+                task_queue=queue,
+                schedule_to_start_timeout=timedelta(seconds=self._policy.host_schedule_to_start_timeout),
+                start_to_close_timeout=_SHORT,
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError:
+            workflow.logger.warning("could not remove the work directory of %s on %s; its sweep will", job_id, queue)
+
+    async def _persist(self, name: str, *args: Any) -> None:
+        """Retried until the database answers: an accepted job must reach its terminal row."""
+        await workflow.execute_activity(
+            name,
+            args=list(args),
+            start_to_close_timeout=_SHORT,
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+        )
+
+    async def _notify(self, job: JobInput, webhook_url: str, outcome: JobOutcome) -> str:
+        try:
+            await workflow.execute_activity(
+                "deliver_webhook",
+                WebhookRequest(job.job_id, job.api_key_id, webhook_url, job.url, outcome),
+                start_to_close_timeout=timedelta(seconds=self._policy.webhook_timeout + 10),
+                retry_policy=self._retry(self._policy.webhook_max_attempts),
+            )
+        except ActivityError as err:
+            workflow.logger.warning("webhook for %s failed: %s", job.job_id, err.cause)
+            return "failed"
+        return "delivered"
+
+    def _retry(self, maximum_attempts: int) -> RetryPolicy:
+        return RetryPolicy(
+            initial_interval=timedelta(seconds=self._policy.retry_initial_interval),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(seconds=self._policy.retry_max_interval),
+            maximum_attempts=maximum_attempts,
+            non_retryable_error_types=[str(t) for t in NON_RETRYABLE_ERRORS],
+        )
+
+    def _fill_success(
+        self, outcome: JobOutcome, download: DownloadResult, mux: MuxResult, upload: UploadResult
+    ) -> None:
+        outcome.s3_key = upload.key
+        outcome.title = download.title
+        outcome.file_size = upload.file_size
+        outcome.download_speed_mbps = download.speed_mbps
+        outcome.upload_speed_mbps = upload.speed_mbps
+        outcome.extract_duration_ms = download.extract_duration_ms
+        outcome.download_duration_ms = download.download_duration_ms
+        outcome.mux_duration_ms = mux.duration_ms
+        outcome.upload_duration_ms = upload.duration_ms
+        outcome.actual_quality = download.actual_quality
+        outcome.native_video_codec = download.native_video_codec
+        outcome.native_audio_codec = download.native_audio_codec
+
+    def _fill_failure(self, outcome: JobOutcome, err: BaseException) -> None:
+        cause = err.cause if isinstance(err, ActivityError) else err
+        failed_step = self._step
+        outcome.status = JobStatus.FAILED
+        outcome.error_type = "error"
+        if isinstance(cause, asyncio.CancelledError | CancelledError):
+            outcome.step = JobStep.CANCELLED
+            outcome.error = CANCELLED_MESSAGE
+        elif isinstance(cause, ApplicationError):
+            outcome.error = cause.message
+            content_status = _CONTENT_ERRORS.get(ErrorType(cause.type)) if cause.type in set(ErrorType) else None
+            if content_status is not None:
+                outcome.status = content_status
+                outcome.error_type = "warning"
+        elif isinstance(cause, TimeoutError):
+            outcome.error = (
+                f"The {failed_step.lower()} step timed out ({cause.type.name.lower() if cause.type else 'timeout'}) "
+                "on every attempt; retry the job later."
+            )
+        else:
+            outcome.error = f"The {failed_step.lower()} step failed: {cause}"
+
+    def _set_state(self, status: JobStatus, step: JobStep) -> None:
+        self._step = step
+        workflow.upsert_memo({"status": str(status), "step": str(step)})
+
+    @staticmethod
+    def _now_ms() -> int:
+        return int(workflow.now().timestamp() * 1000)
