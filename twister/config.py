@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     ffmpeg_path: str = Field(default_factory=_default_ffmpeg)
     ffprobe_path: str = Field(default_factory=_default_ffprobe)
 
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``TWISTER_*`` variables, for child processes."""
+        values = self.model_dump(exclude={"work_dir"} if self.work_dir is None else set())
+        return {f"TWISTER_{name.upper()}": str(value) for name, value in values.items()}
+
     @property
     def job_work_root(self) -> Path:
         return self.work_dir or self.data_dir / "work"

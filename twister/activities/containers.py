@@ -61,7 +61,7 @@ class Container:
 
 
 _MP4_VIDEO = frozenset({"h264", "hevc", "av1", "vp9"})
-_MP4_AUDIO = frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"})
+_MP4_AUDIO = frozenset({"aac", "mp3", "alac", "ac3", "eac3"})
 _H264 = ("libx264", "-preset", "veryfast", "-crf", "23")
 _AAC = ("aac", "-b:a", "192k")
 

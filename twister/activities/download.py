@@ -115,6 +115,7 @@ class DownloadActivities:
             "socket_timeout": 30,
             "retries": 2,
             "fragment_retries": 3,
+            "skip_unavailable_fragments": False,
             "ffmpeg_location": self._settings.ffmpeg_path,
             "overwrites": True,
         }

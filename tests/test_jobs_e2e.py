@@ -1,0 +1,170 @@
+"""End to end over HTTP: a job goes through the real gateway, Temporal, worker, ffmpeg and S3."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ffprobe_json, submit, wait_for, wait_terminal
+from tests.media_site import MediaSite
+from twister.config import Settings
+from twister.embedded.process import ManagedProcess
+
+BASE_FIELDS = {"id", "url", "status", "s3_url", "subtitle_url", "error", "step", "created_at"}
+FINISHED_TYPES: dict[str, type | tuple[type, ...]] = {
+    "title": str,
+    "download_speed_mbps": (int, float),
+    "download_duration_ms": int,
+    "mux_duration_ms": int,
+    "upload_duration_ms": int,
+    "upload_speed_mbps": (int, float),
+    "extract_duration_ms": int,
+    "total_duration_ms": int,
+    "file_size": int,
+    "download_retries": int,
+    "upload_retries": int,
+    "queue_wait_ms": int,
+    "requested_quality": str,
+    "actual_quality": str,
+    "finished_at": int,
+    "native_video_codec": str,
+    "native_audio_codec": str,
+    "format": str,
+    "audio_only": bool,
+    "max_resolution": str,
+}
+
+
+def fetch(url: str, path: Path) -> Path:
+    response = httpx.get(url, timeout=30)
+    assert response.status_code == 200, response.status_code
+    path.write_bytes(response.content)
+    return path
+
+
+@pytest.mark.usefixtures("worker")
+def test_dash_job_completes_with_contract_document(
+    api: httpx.Client, media: MediaSite, settings: Settings, tmp_path: Path
+) -> None:
+    job_id = submit(api, url=media.dash_url, max_resolution="480")
+    active = api.get(f"/jobs/{job_id}").json()
+    assert BASE_FIELDS <= set(active) <= BASE_FIELDS | {"progress"}
+    assert active["status"] in ("Pending", "Processing") and active["s3_url"] is None
+
+    job = wait_terminal(api, job_id)
+
+    assert job["status"] == "Completed", job["error"]
+    assert job["step"] == "Finished" and job["error"] is None and job["id"] == job_id
+    for field, expected in FINISHED_TYPES.items():
+        assert isinstance(job[field], expected), (field, job.get(field))
+    assert job["download_retries"] == 0 and job["upload_retries"] == 0
+    assert job["requested_quality"] == "480" and job["actual_quality"] == "360p"
+    assert job["native_video_codec"] == "h264" and job["native_audio_codec"] == "aac"
+    assert job["finished_at"] >= job["created_at"] + job["queue_wait_ms"]
+    assert "webhook_status" not in job and "error_type" not in job
+
+    output = fetch(job["s3_url"], tmp_path / "out.mp4")
+    assert output.stat().st_size == job["file_size"]
+    probe = ffprobe_json(settings, output)
+    codecs = {s["codec_type"]: s for s in probe["streams"]}
+    assert codecs["video"]["codec_name"] == "h264" and codecs["audio"]["codec_name"] == "aac"
+    assert (codecs["video"]["width"], codecs["video"]["height"]) == (640, 360)
+    assert abs(float(probe["format"]["duration"]) - media.library.duration) <= 0.2
+
+
+@pytest.mark.usefixtures("worker")
+def test_vertical_video_to_mkv_caps_shorter_side(
+    api: httpx.Client, media: MediaSite, settings: Settings, tmp_path: Path
+) -> None:
+    job = wait_terminal(api, submit(api, url=media.vertical_url, format="mkv", max_resolution="360"))
+    assert job["status"] == "Completed", job["error"]
+    assert job["actual_quality"] == "360p" and job["format"] == "mkv"
+    probe = ffprobe_json(settings, fetch(job["s3_url"], tmp_path / "out.mkv"))
+    assert probe["format"]["format_name"].startswith("matroska")
+    video = next(s for s in probe["streams"] if s["codec_type"] == "video")
+    assert (video["width"], video["height"]) == (360, 640)
+
+
+@pytest.mark.usefixtures("worker")
+def test_webm_source_to_mp4_reencodes_only_the_audio(
+    api: httpx.Client, media: MediaSite, settings: Settings, tmp_path: Path
+) -> None:
+    if media.library.webm is None:
+        pytest.skip("this ffmpeg cannot make a VP9/Opus clip")
+    job = wait_terminal(api, submit(api, url=media.webm_url))
+    assert job["status"] == "Completed", job["error"]
+    assert (job["native_video_codec"], job["native_audio_codec"]) == ("vp9", "opus")
+    probe = ffprobe_json(settings, fetch(job["s3_url"], tmp_path / "out.mp4"))
+    assert sorted(s["codec_name"] for s in probe["streams"]) == ["aac", "vp9"]
+
+
+@pytest.mark.usefixtures("worker")
+def test_audio_only_job_gives_m4a(api: httpx.Client, media: MediaSite, settings: Settings, tmp_path: Path) -> None:
+    job = wait_terminal(api, submit(api, url=media.dash_url, audio_only=True))
+    assert job["status"] == "Completed", job["error"]
+    assert job["format"] == "m4a" and job["actual_quality"] == "audio"
+    probe = ffprobe_json(settings, fetch(job["s3_url"], tmp_path / "out.m4a"))
+    assert [s["codec_type"] for s in probe["streams"]] == ["audio"]
+
+
+@pytest.mark.usefixtures("worker")
+def test_missing_source_ends_as_warning_without_retry(api: httpx.Client, media: MediaSite) -> None:
+    job = wait_terminal(api, submit(api, url=media.missing_url))
+    assert job["status"] == "Warning", job
+    assert job["error_type"] == "warning" and job["download_retries"] == 0
+    assert "404" in job["error"] and "yt-dlp" not in job["error"].lower()
+    assert job["s3_url"] is None
+
+
+@pytest.mark.usefixtures("worker")
+def test_refused_connection_fails_after_configured_retries(
+    api: httpx.Client, media: MediaSite, settings: Settings
+) -> None:
+    job = wait_terminal(api, submit(api, url=media.refused_url))
+    assert job["status"] == "Failed", job
+    assert job["error_type"] == "error"
+    assert job["download_retries"] == settings.download_max_retries
+    assert "refused" in job["error"].lower()
+
+
+@pytest.mark.usefixtures("worker")
+def test_server_error_is_retried_then_succeeds(api: httpx.Client, media: MediaSite) -> None:
+    job = wait_terminal(api, submit(api, url=media.flaky_url(1, "progressive.mp4")))
+    assert job["status"] == "Completed", job["error"]
+    assert job["download_retries"] == 1
+
+
+def _jobs_held(process: ManagedProcess, work_root: Path) -> set[str]:
+    """Job ids whose work-dir lock this process holds open."""
+    held = set()
+    fd_dir = Path(f"/proc/{process.pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            target = Path(fd.readlink())
+        except OSError:
+            continue
+        if target.name == ".lock" and target.parent.parent == work_root:
+            held.add(target.parent.name)
+    return held
+
+
+def test_killed_worker_mid_download_job_completes_elsewhere(
+    api: httpx.Client, media: MediaSite, settings: Settings, worker: ManagedProcess, start_worker: Any
+) -> None:
+    spare = start_worker("worker-spare")
+    job_id = submit(api, url=media.slow_dash_url, max_resolution="720")
+    wait_for(api, job_id, lambda job: job.get("progress", {}).get("downloaded_bytes", 0) > 0, timeout=60)
+    holder = next(p for p in (worker, spare) if job_id in _jobs_held(p, settings.job_work_root))
+
+    assert holder.pid is not None
+    os.kill(holder.pid, signal.SIGKILL)
+    job = wait_terminal(api, job_id, timeout=120)
+
+    assert job["status"] == "Completed", job["error"]
+    assert job["download_retries"] >= 1
+    assert not (settings.job_work_root / job_id).exists()

@@ -1,0 +1,182 @@
+"""S3 from SeaweedFS (``weed mini``: master, volume, filer and S3 gateway in one process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from twister.config import Settings
+from twister.embedded.process import (
+    ManagedProcess,
+    ensure_port_free,
+    find_binary,
+    free_port,
+    port_is_free,
+    stop_leftover,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+# Ports `weed mini` opens besides S3; each defaults to a fixed number, so two stacks would collide.
+INTERNAL_PORTS = (
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port.grpc",
+    "admin.port",
+    "admin.port.grpc",
+)
+
+
+def _internal_ports(settings: Settings) -> dict[str, int]:
+    """The internal ports of the last run if all are still free, else new free ones (saved for next time).
+
+    Stable ports matter: the master keeps its state in ``<dir>/m<master port>``.
+    """
+    path = settings.data_dir / "run" / "s3-ports.json"
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        saved = {}
+    if (
+        isinstance(saved, dict)
+        and set(saved) == set(INTERNAL_PORTS)
+        and all(
+            isinstance(port, int) and port != settings.s3_port and port_is_free(port)
+            for port in saved.values()
+        )
+    ):
+        return saved
+    ports: dict[str, int] = {}
+    while len(ports) < len(INTERNAL_PORTS):
+        port = free_port()
+        if port != settings.s3_port and port not in ports.values():
+            ports[INTERNAL_PORTS[len(ports)]] = port
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(ports, indent=2))
+    return ports
+
+
+def _write_identities(settings: Settings) -> Path:
+    path = settings.data_dir / "run" / "s3-identities.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    identity = {
+        "name": settings.s3_access_key,
+        "credentials": [{"accessKey": settings.s3_access_key, "secretKey": settings.s3_secret_key}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        json.dump({"identities": [identity]}, file, indent=2)
+    return path
+
+
+def _remove_sockets(ports: list[int]) -> None:
+    """weed leaves unix sockets named after its ports in the temp dir (seaweedfs-<service>-<port>.sock)."""
+    for port in ports:
+        for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+            if sock.is_socket():
+                sock.unlink(missing_ok=True)
+
+
+def s3_client(settings: Settings, *, timeout: float = 10.0, attempts: int = 3) -> S3Client:
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url,
+        region_name=settings.s3_region,
+        aws_access_key_id=settings.s3_access_key,
+        aws_secret_access_key=settings.s3_secret_key,
+        config=Config(
+            signature_version="s3v4",
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            retries={"max_attempts": attempts, "mode": "standard"},
+        ),
+    )
+
+
+def launch_s3(settings: Settings) -> ManagedProcess:
+    """Spawn ``weed mini`` without waiting for it (see ``wait_s3``)."""
+    directory = settings.data_dir / "s3"
+    stop_leftover("s3", settings.data_dir)
+    ensure_port_free(settings.s3_port, "S3 (SeaweedFS)", "TWISTER_S3_ENDPOINT_URL")
+    ports = _internal_ports(settings)
+    directory.mkdir(parents=True, exist_ok=True)
+    # `mini` merges this file of remembered flags into the command line: a flag we stopped passing
+    # (or an old port) would come back from it. Every flag that matters is passed each time instead.
+    (directory / "mini.options").unlink(missing_ok=True)
+    argv = [
+        find_binary("weed"),
+        "-logtostderr",  # else glog writes weed.* files into /tmp
+        "mini",
+        f"-dir={directory}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-s3.port={settings.s3_port}",
+        f"-s3.config={_write_identities(settings)}",
+        "-webdav=false",
+        "-admin.ui=false",
+        "-master.telemetry=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        *(f"-{flag}={port}" for flag, port in ports.items()),
+    ]
+    sockets = [settings.s3_port, *ports.values()]
+    return ManagedProcess(
+        "s3", argv, data_dir=settings.data_dir, after_stop=[lambda: _remove_sockets(sockets)]
+    ).start()
+
+
+def _ensure_bucket(settings: Settings) -> None:
+    client = s3_client(settings)
+    try:
+        client.head_bucket(Bucket=settings.s3_bucket)
+        return
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchBucket", "NotFound"}:
+            raise
+    if settings.s3_region == "us-east-1":
+        client.create_bucket(Bucket=settings.s3_bucket)
+    else:
+        client.create_bucket(
+            Bucket=settings.s3_bucket,
+            CreateBucketConfiguration={"LocationConstraint": settings.s3_region},  # type: ignore[typeddict-item]
+        )
+
+
+def wait_s3(settings: Settings, proc: ManagedProcess, timeout: float) -> None:
+    """Wait until signed requests work with the settings' credentials, then create the bucket if missing."""
+    probe = s3_client(settings, timeout=2.0, attempts=1)
+
+    def ready() -> bool:
+        probe.list_buckets()
+        return True
+
+    proc.wait_ready(
+        ready,
+        timeout,
+        hint=f"S3 should answer on {settings.s3_endpoint_url} (TWISTER_S3_ENDPOINT_URL) "
+        f"with the access key {settings.s3_access_key!r}; its data dir is {settings.data_dir / 's3'}.",
+    )
+    _ensure_bucket(settings)
+
+
+def start_s3(settings: Settings, *, timeout: float | None = None) -> ManagedProcess:
+    proc = launch_s3(settings)
+    try:
+        wait_s3(settings, proc, timeout or settings.embedded_start_timeout)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc

@@ -1,0 +1,106 @@
+"""Temporal dev server (``temporal server start-dev``) with a SQLite file under the data dir."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+
+from twister.config import Settings
+from twister.embedded.process import (
+    ManagedProcess,
+    ensure_port_free,
+    find_binary,
+    free_port,
+    stop_leftover,
+    tcp_connects,
+)
+
+
+def launch_temporal(
+    settings: Settings, *, ui: bool, search_attributes: Mapping[str, str] | None = None
+) -> ManagedProcess:
+    """Spawn the server without waiting for it (see ``wait_temporal``)."""
+    db_dir = settings.data_dir / "temporal"
+    argv = [
+        find_binary("temporal"),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(db_dir / "temporal.db"),
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(settings.temporal_port),
+        # Both default to random free ports already; explicit ones show up in `ps` and the log.
+        "--http-port",
+        str(free_port()),
+        "--metrics-port",
+        str(free_port()),
+        "--log-level",
+        "warn",
+        "--color",
+        "never",
+    ]
+    argv += ["--ui-port", str(settings.temporal_ui_port)] if ui else ["--headless"]
+    if settings.temporal_namespace != "default":
+        argv += ["--namespace", settings.temporal_namespace]
+    for name, kind in (search_attributes or {}).items():
+        argv += ["--search-attribute", f"{name}={kind}"]
+    stop_leftover("temporal", settings.data_dir)
+    ensure_port_free(settings.temporal_port, "Temporal", "TWISTER_TEMPORAL_ADDRESS")
+    if ui:
+        ensure_port_free(settings.temporal_ui_port, "Temporal UI", "TWISTER_TEMPORAL_UI_PORT")
+    db_dir.mkdir(parents=True, exist_ok=True)
+    return ManagedProcess("temporal", argv, data_dir=settings.data_dir).start()
+
+
+def wait_temporal(settings: Settings, proc: ManagedProcess, timeout: float) -> None:
+    # The CLI rather than temporalio's client: a supervisor that never loads the SDK's Rust bridge
+    # cannot hit its crash at interpreter exit (temporalio/sdk-python#300).
+    describe = [
+        find_binary("temporal"),
+        "operator",
+        "namespace",
+        "describe",
+        "--namespace",
+        settings.temporal_namespace,
+        "--address",
+        f"127.0.0.1:{settings.temporal_port}",
+        "--command-timeout",
+        "3s",
+        "--disable-config-file",
+        "--disable-config-env",
+        "--output",
+        "json",
+    ]
+
+    def ready() -> bool:
+        if not tcp_connects(settings.temporal_port):
+            return False
+        result = subprocess.run(describe, capture_output=True, text=True, timeout=10, check=False)
+        if result.returncode != 0:
+            raise RuntimeError((result.stderr or result.stdout).strip()[-500:])
+        return True
+
+    proc.wait_ready(
+        ready,
+        timeout,
+        hint=f"Temporal should answer gRPC on 127.0.0.1:{settings.temporal_port} "
+        f"(TWISTER_TEMPORAL_ADDRESS); its database is {settings.data_dir / 'temporal' / 'temporal.db'}.",
+    )
+
+
+def start_temporal(
+    settings: Settings,
+    *,
+    ui: bool,
+    search_attributes: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> ManagedProcess:
+    proc = launch_temporal(settings, ui=ui, search_attributes=search_attributes)
+    try:
+        wait_temporal(settings, proc, timeout or settings.embedded_start_timeout)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
