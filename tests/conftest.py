@@ -16,6 +16,7 @@ import pytest
 
 from tests.media_site import MediaLibrary, MediaSite, generate_media
 from twister.config import Settings
+from twister.embedded.children import twister_process, wait_gateway_ready, wait_worker_ready
 from twister.embedded.process import ManagedProcess, free_port
 from twister.embedded.stack import EmbeddedStack
 
@@ -56,15 +57,6 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaSite]:
         yield site
 
 
-def twister_process(settings: Settings, name: str, command: str, **overrides: str) -> ManagedProcess:
-    env = {**os.environ, **settings.as_env(), **overrides}
-    return ManagedProcess(name, [sys.executable, "-m", "twister", command], data_dir=settings.data_dir, env=env)
-
-
-def wait_for_log(process: ManagedProcess, text: str, timeout: float = 30) -> None:
-    process.wait_ready(lambda: text in process.log_path.read_text(errors="replace"), timeout)
-
-
 @pytest.fixture(scope="session")
 def start_worker(settings: Settings, stack: EmbeddedStack) -> Iterator[Callable[[str], ManagedProcess]]:
     started: list[ManagedProcess] = []
@@ -72,7 +64,7 @@ def start_worker(settings: Settings, stack: EmbeddedStack) -> Iterator[Callable[
     def start(name: str) -> ManagedProcess:
         process = twister_process(settings, name, "worker").start()
         started.append(process)
-        wait_for_log(process, "worker ready")
+        wait_worker_ready(process)
         return process
 
     yield start
@@ -88,16 +80,9 @@ def worker(start_worker: Callable[[str], ManagedProcess]) -> ManagedProcess:
 @pytest.fixture(scope="session")
 def gateway(settings: Settings, stack: EmbeddedStack) -> Iterator[str]:
     process = twister_process(settings, "gateway", "gateway").start()
-    process.wait_ready(lambda: _healthy(settings.api_url), 30)
+    wait_gateway_ready(process, settings.api_url)
     yield settings.api_url
     process.stop()
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def create_key(settings: Settings, name: str) -> str:
@@ -129,7 +114,9 @@ def submit(api: httpx.Client, **body: Any) -> str:
     return str(response.json()["job_id"])
 
 
-def wait_for(api: httpx.Client, job_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = 90) -> dict[str, Any]:
+def wait_for(
+    api: httpx.Client, job_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = 90
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         response = api.get(f"/jobs/{job_id}")

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 import yt_dlp
-from tests.media_site import FFMPEG, MediaLibrary, MediaSite, generate_media, probe
 from yt_dlp.networking.exceptions import HTTPError, TransportError
 from yt_dlp.utils import DownloadError
+
+from tests.media_site import FFMPEG, MediaLibrary, MediaSite, generate_media, probe
 
 
 class _QuietLogger:

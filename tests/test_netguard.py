@@ -27,7 +27,9 @@ def test_private_targets_refused_by_default(url: str) -> None:
         check_url(url, [])
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/a", "file:///etc/passwd", "http:///nohost", "notaurl", "http://u:p@example.com/"])
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/a", "file:///etc/passwd", "http:///nohost", "notaurl", "http://u:p@example.com/"]
+)
 def test_malformed_urls_refused(url: str) -> None:
     with pytest.raises(UnsafeUrlError):
         check_url(url, [])

@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 
 import typer
@@ -49,6 +50,71 @@ def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         logging.getLogger("twister").error("%s", exc)
         _exit(1)
     _exit(0)
+
+
+@app.command()
+def up(ui: bool = typer.Option(True, help="Serve the Temporal Web UI.")) -> None:
+    """Run everything on this machine: Temporal (+ UI), Postgres, S3, a worker and the gateway.
+
+    Data stays under TWISTER_DATA_DIR across restarts; Ctrl-C stops every child.
+    """
+    from twister.embedded.children import twister_process, wait_gateway_ready, wait_worker_ready
+    from twister.embedded.stack import EmbeddedStack
+
+    settings = _settings()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    typer.echo(f"Starting the embedded stack in {settings.data_dir} ...")
+    code = 0
+    with EmbeddedStack(settings, ui=ui) as stack:
+        key = asyncio.run(_dev_key(settings))
+        worker = stack.add(twister_process(settings, "worker", "worker").start())
+        gateway = stack.add(twister_process(settings, "gateway", "gateway").start())
+        wait_worker_ready(worker)
+        wait_gateway_ready(gateway, settings.api_url)
+        typer.echo(_banner(settings, key, ui))
+        while not stop.wait(1.0):
+            dead = next((p for p in stack.processes if not p.running()), None)
+            if dead is not None:
+                typer.echo(
+                    f"{dead.name} exited (code {dead.returncode}); stopping. Log: {dead.log_path}\n{dead.log_tail()}",
+                    err=True,
+                )
+                code = 1
+                break
+        typer.echo("Stopping ...")
+    _exit(code)
+
+
+async def _dev_key(settings: Settings) -> str:
+    from twister import db
+
+    pool = await db.create_pool(settings.database_url)
+    try:
+        await db.ensure_schema(pool)
+        return await db.dev_api_key(pool, settings.data_dir / "dev-api-key")
+    finally:
+        await pool.close()
+
+
+def _banner(settings: Settings, key: str, ui: bool) -> str:
+    lines = [
+        "",
+        "twister is running.",
+        f"  API          {settings.api_url}",
+        f"  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}" if ui else "  Temporal UI  off (--no-ui)",
+        f"  API key      {key}   (dev key, kept in {settings.data_dir / 'dev-api-key'})",
+        f"  logs         {settings.data_dir / 'logs'}",
+        "",
+        "Submit a job:",
+        f"  curl -X POST {settings.api_url}/jobs -H 'x-api-key: {key}' -H 'content-type: application/json' \\",
+        '       -d \'{"url": "https://example.com/video.mp4"}\'',
+        f"  curl {settings.api_url}/jobs/<job_id> -H 'x-api-key: {key}'",
+        "",
+        "Ctrl-C stops everything.",
+    ]
+    return "\n".join(lines)
 
 
 @app.command()

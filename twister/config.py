@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     temporal_address: str = Field(default="127.0.0.1:7233", description="Temporal frontend host:port.")
     temporal_namespace: str = "default"
     temporal_task_queue: str = Field(default="twister-jobs", description="Shared task queue of the job workflows.")
+    temporal_rpc_timeout: float = Field(default=5.0, description="Gateway calls to Temporal give up (503) after this.")
     temporal_ui_port: int = Field(default=8233, description="Temporal Web UI port (embedded server).")
 
     # Postgres

@@ -6,11 +6,12 @@ import json
 import time
 import uuid
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from twister.keys import hash_api_key, new_webhook_secret
+from twister.keys import hash_api_key, new_api_key, new_webhook_secret
 from twister.models import JobOutcome
 
 _SCHEMA = """
@@ -90,6 +91,20 @@ async def create_api_key(pool: asyncpg.Pool, name: str, key: str) -> ApiKey:
     )
     assert row is not None
     return ApiKey(id=row["id"], name=name)
+
+
+async def dev_api_key(pool: asyncpg.Pool, key_file: Path) -> str:
+    """The local dev key of ``twister up``, kept (mode 0600) beside the data so it survives restarts."""
+    if key_file.exists():
+        key = key_file.read_text().strip()
+        if await find_api_key(pool, key):
+            return key
+    key = new_api_key()
+    await create_api_key(pool, "dev", key)
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.touch(mode=0o600)
+    key_file.write_text(key + "\n")
+    return key
 
 
 async def find_api_key(pool: asyncpg.Pool, key: str) -> ApiKey | None:

@@ -48,7 +48,12 @@ class UploadActivities:
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=1) as executor:
             transfer = executor.submit(
-                self._s3.upload_file, str(path), self._bucket, request.key, ExtraArgs=extra, Config=_TRANSFER,
+                self._s3.upload_file,
+                str(path),
+                self._bucket,
+                request.key,
+                ExtraArgs=extra,
+                Config=_TRANSFER,
                 Callback=on_progress,
             )
             while True:

@@ -204,8 +204,7 @@ def _initdb(account: _Account | None, install: _Install, data: Path) -> None:
     """initdb into a staging dir renamed into place: an interrupted initdb never leaves a half cluster."""
     if data.exists() and any(data.iterdir()):
         raise RuntimeError(
-            f"{data} is not empty but has no PG_VERSION, so it is no Postgres data dir: "
-            "move it away to start afresh."
+            f"{data} is not empty but has no PG_VERSION, so it is no Postgres data dir: move it away to start afresh."
         )
     staging = data.with_name(data.name + ".initdb")
     shutil.rmtree(staging, ignore_errors=True)
@@ -226,9 +225,7 @@ def _initdb(account: _Account | None, install: _Install, data: Path) -> None:
     ]
     result = _run_as(account, argv, staging)
     if result.returncode != 0:
-        raise RuntimeError(
-            f"initdb failed ({result.returncode}):\n{(result.stdout + result.stderr).strip()[-3000:]}"
-        )
+        raise RuntimeError(f"initdb failed ({result.returncode}):\n{(result.stdout + result.stderr).strip()[-3000:]}")
     if data.exists():
         data.rmdir()
     staging.rename(data)
@@ -304,9 +301,7 @@ async def _ensure_role_and_database(port: int, target: _Target) -> None:
             await conn.execute(f"create role {_quote_ident(target.user)} login{password}")
             log.info("created Postgres role %s", target.user)
         if not await conn.fetchval("select 1 from pg_database where datname = $1", target.database):
-            await conn.execute(
-                f"create database {_quote_ident(target.database)} owner {_quote_ident(target.user)}"
-            )
+            await conn.execute(f"create database {_quote_ident(target.database)} owner {_quote_ident(target.user)}")
             log.info("created Postgres database %s", target.database)
     finally:
         await conn.close()

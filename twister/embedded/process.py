@@ -64,9 +64,7 @@ def find_binary(name: str) -> str:
         return str(candidate)
     found = shutil.which(name)
     if found is None:
-        raise RuntimeError(
-            f"`{name}` not found next to {sys.executable} nor on PATH: is its PyPI package installed?"
-        )
+        raise RuntimeError(f"`{name}` not found next to {sys.executable} nor on PATH: is its PyPI package installed?")
     return found
 
 
@@ -85,13 +83,25 @@ def _alive(pid: int, ticks: int | None) -> bool:
 
 
 def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs. Zombies do not count: a leftover's new parent (init or
+    a subreaper) may be slow to reap them, and they hold no ports or files any more."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, _, group = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[:3]
+            # A zombie leader whose other threads are still listed is still exiting, sockets open.
+            if int(group) == pgid and (state != "Z" or len(os.listdir(Path(entry.path, "task"))) > 1):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -220,7 +230,7 @@ class ManagedProcess:
             try:
                 if check():
                     return
-            except Exception as exc:  # noqa: BLE001 - a failing probe only means "not ready yet"
+            except Exception as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
             if time.monotonic() > deadline:
                 raise self._failure(f"{self.name} was not ready after {timeout:.0f} s", last_error, hint)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,10 +53,7 @@ def _internal_ports(settings: Settings) -> dict[str, int]:
     if (
         isinstance(saved, dict)
         and set(saved) == set(INTERNAL_PORTS)
-        and all(
-            isinstance(port, int) and port != settings.s3_port and port_is_free(port)
-            for port in saved.values()
-        )
+        and all(isinstance(port, int) and port != settings.s3_port and port_is_free(port) for port in saved.values())
     ):
         return saved
     ports: dict[str, int] = {}
@@ -133,9 +131,7 @@ def launch_s3(settings: Settings) -> ManagedProcess:
         *(f"-{flag}={port}" for flag, port in ports.items()),
     ]
     sockets = [settings.s3_port, *ports.values()]
-    return ManagedProcess(
-        "s3", argv, data_dir=settings.data_dir, after_stop=[lambda: _remove_sockets(sockets)]
-    ).start()
+    return ManagedProcess("s3", argv, data_dir=settings.data_dir, after_stop=[lambda: _remove_sockets(sockets)]).start()
 
 
 def _ensure_bucket(settings: Settings) -> None:
@@ -158,8 +154,16 @@ def _ensure_bucket(settings: Settings) -> None:
 def wait_s3(settings: Settings, proc: ManagedProcess, timeout: float) -> None:
     """Wait until signed requests work with the settings' credentials, then create the bucket if missing."""
     probe = s3_client(settings, timeout=2.0, attempts=1)
+    master_port = next(arg.split("=", 1)[1] for arg in proc.argv if arg.startswith("-master.port="))
 
     def ready() -> bool:
+        # S3 answers before the volume server has registered with the master (its first heartbeat can
+        # hit "not current leader" after a restart): until then every GET of existing data fails.
+        with urllib.request.urlopen(f"http://127.0.0.1:{master_port}/dir/status", timeout=2) as resp:
+            topology = json.load(resp)["Topology"]
+        nodes = [node for dc in topology["DataCenters"] for rack in dc["Racks"] for node in rack["DataNodes"]]
+        if not nodes:
+            raise RuntimeError("no volume server has registered with the master yet")
         probe.list_buckets()
         return True
 

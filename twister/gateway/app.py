@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from temporalio.client import Client
+from temporalio.service import RetryConfig
 
 from twister import db
 from twister.config import Settings
@@ -23,7 +24,13 @@ def create_app(settings: Settings) -> FastAPI:
         pool = await db.create_pool(settings.database_url)
         with contextlib.suppress(OSError):  # the database is down: requests answer 503 until it is back
             await db.ensure_schema(pool)
-        temporal = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace, lazy=True)
+        temporal = await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            lazy=True,
+            # a request waits for Temporal at most this long, then answers 503
+            retry_config=RetryConfig(max_elapsed_time_millis=int(settings.temporal_rpc_timeout * 1000)),
+        )
         app.state.services = Services(settings=settings, pool=pool, temporal=temporal, s3=s3_client(settings))
         yield
         await pool.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -52,6 +53,7 @@ async def create_job(request: Request, svc: ServicesDep, key: ApiKeyDep) -> JSON
             id=str(job_id),
             task_queue=svc.settings.temporal_task_queue,
             memo={"status": str(JobStatus.PENDING), "step": str(JobStep.QUEUED)},
+            rpc_timeout=timedelta(seconds=svc.settings.temporal_rpc_timeout),
         )
     except (RPCError, RuntimeError, OSError) as exc:
         await db.delete_job(svc.pool, job_id)
@@ -77,7 +79,7 @@ async def get_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> dict[str, An
     if row is None:
         raise ApiError(404, "Job not found")
     if row["finished_at"] is None:
-        document = await active_document(svc.temporal, row)
+        document = await active_document(svc.temporal, row, timedelta(seconds=svc.settings.temporal_rpc_timeout))
         if document is not None:
             return document
         row = await db.get_job(svc.pool, job_uuid, key.id) or row

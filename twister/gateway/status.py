@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
@@ -57,11 +58,11 @@ def finished_document(row: dict[str, Any], s3_url: str | None) -> dict[str, Any]
     return document
 
 
-async def active_document(client: Client, row: dict[str, Any]) -> dict[str, Any] | None:
+async def active_document(client: Client, row: dict[str, Any], rpc_timeout: timedelta) -> dict[str, Any] | None:
     """Status of a running job from ``describe()``, which needs no worker. None when the workflow
     has closed in the meantime (the row then holds the answer)."""
     try:
-        description = await client.get_workflow_handle(str(row["id"])).describe()
+        description = await client.get_workflow_handle(str(row["id"])).describe(rpc_timeout=rpc_timeout)
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise

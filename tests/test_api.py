@@ -1,0 +1,108 @@
+"""The contract's auth and error answers: JSON errors with the right status, never a traceback."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import create_key, submit
+from tests.media_site import MediaSite
+from twister.config import Settings
+from twister.embedded.children import twister_process, wait_gateway_ready
+from twister.embedded.process import free_port
+
+
+def test_missing_key_is_401(gateway: str) -> None:
+    response = httpx.post(f"{gateway}/jobs", json={"url": "http://127.0.0.1/a.mp4"})
+    assert (response.status_code, response.json()) == (401, {"error": "Missing x-api-key header"})
+    assert httpx.get(f"{gateway}/jobs/{uuid.uuid4()}").status_code == 401
+
+
+def test_wrong_key_is_401(gateway: str) -> None:
+    response = httpx.get(f"{gateway}/jobs/{uuid.uuid4()}", headers={"x-api-key": "tw_not-a-key"})
+    assert (response.status_code, response.json()) == (401, {"error": "Invalid API Key"})
+
+
+def test_bearer_key_is_accepted(gateway: str, api_key: str, api: httpx.Client, media: MediaSite) -> None:
+    job_id = submit(api, url=media.progressive_url)
+    response = httpx.get(f"{gateway}/jobs/{job_id}", headers={"Authorization": f"Bearer {api_key}"})
+    assert response.status_code == 200 and response.json()["id"] == job_id
+
+
+def test_another_tenants_job_is_404(gateway: str, settings: Settings, api: httpx.Client, media: MediaSite) -> None:
+    job_id = submit(api, url=media.progressive_url)
+    other = create_key(settings, "other-tenant")
+    response = httpx.get(f"{gateway}/jobs/{job_id}", headers={"x-api-key": other})
+    assert (response.status_code, response.json()) == (404, {"error": "Job not found"})
+
+
+@pytest.mark.parametrize("job_id", ["not-a-uuid", "1234", str(uuid.uuid4())])
+def test_malformed_or_unknown_id_is_404(api: httpx.Client, job_id: str) -> None:
+    response = api.get(f"/jobs/{job_id}")
+    assert (response.status_code, response.json()) == (404, {"error": "Job not found"})
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "names"),
+    [
+        ({"url": "ftp://example.com/a.mp4"}, 400, "url"),
+        ({"url": "http:///a.mp4"}, 400, "url"),
+        ({}, 400, "url"),
+        ({"url": "http://127.0.0.1/a.mp4", "format": "avi"}, 400, "format"),
+        ({"url": "http://127.0.0.1/a.mp4", "max_resolution": "999"}, 400, "max_resolution"),
+        ({"url": "http://127.0.0.1/a.mp4", "format": "mp3"}, 400, "audio_only"),
+        ({"url": "http://127.0.0.1/a.mp4", "webhook_url": "gopher://x"}, 400, "webhook_url"),
+        ({"url": "http://127.0.0.1/a.mp4", "clip_start": "00:01"}, 400, "clip_start"),
+        ({"url": "http://127.0.0.1/a.mp4", "colour": "red"}, 400, "colour"),
+        ({"url": 42}, 422, "url"),
+        ({"url": "http://127.0.0.1/a.mp4", "audio_only": "yes"}, 422, "audio_only"),
+    ],
+)
+def test_bad_values_name_the_field(api: httpx.Client, body: dict[str, Any], status: int, names: str) -> None:
+    response = api.post("/jobs", json=body)
+    assert response.status_code == status, response.text
+    assert names in response.json()["error"]
+
+
+def test_private_source_refused_without_allowed_network(api: httpx.Client) -> None:
+    response = api.post("/jobs", json={"url": "http://10.0.0.1/video.mp4"})
+    assert response.status_code == 400 and "TWISTER_ALLOWED_NETWORKS" in response.json()["error"]
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b'"url"'])
+def test_malformed_json_is_422(api: httpx.Client, content: bytes) -> None:
+    response = api.post("/jobs", content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 422 and "error" in response.json()
+
+
+def test_oversized_body_is_413(api: httpx.Client) -> None:
+    response = api.post("/jobs", json={"url": "http://127.0.0.1/" + "a" * 100_000})
+    assert response.status_code == 413 and "error" in response.json()
+
+
+def test_max_resolution_accepts_numbers(api: httpx.Client, media: MediaSite) -> None:
+    assert api.post("/jobs", json={"url": media.progressive_url, "max_resolution": 720}).status_code == 201
+
+
+def test_job_waits_pending_while_no_worker_serves_it(
+    settings: Settings, api_key: str, media: MediaSite, stack: object
+) -> None:
+    """A gateway whose task queue no worker polls: the job is accepted and shows Pending/Queued."""
+    port = free_port()
+    process = twister_process(
+        settings, "gateway-unserved", "gateway", TWISTER_API_PORT=str(port), TWISTER_TEMPORAL_TASK_QUEUE="unserved"
+    ).start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_gateway_ready(process, url)
+        headers = {"x-api-key": api_key}
+        created = httpx.post(f"{url}/jobs", json={"url": media.progressive_url}, headers=headers)
+        assert created.status_code == 201
+        job = httpx.get(f"{url}/jobs/{created.json()['job_id']}", headers=headers).json()
+        assert (job["status"], job["step"]) == ("Pending", "Queued")
+        assert set(job) == {"id", "url", "status", "s3_url", "subtitle_url", "error", "step", "created_at"}
+    finally:
+        process.stop()

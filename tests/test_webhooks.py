@@ -1,0 +1,88 @@
+"""Webhooks: signed, retried with backoff, and never able to change the job's own status."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import submit, wait_for
+from tests.media_site import MediaSite
+from tests.webhook_receiver import webhook_receiver
+from twister.config import Settings
+
+
+def webhook_secret(settings: Settings, api_key: str) -> str:
+    """Read the key's signing secret straight from Postgres (its endpoint comes in a later issue)."""
+    import asyncio
+
+    import asyncpg
+
+    from twister.keys import hash_api_key
+
+    async def read() -> str:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            return str(
+                await conn.fetchval("SELECT webhook_secret FROM api_keys WHERE key_hash = $1", hash_api_key(api_key))
+            )
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def verify(secret: str, header: str, body: bytes) -> bool:
+    parts = dict(part.split("=", 1) for part in header.split(","))
+    expected = hmac.new(secret.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, parts["v1"]) and abs(time.time() - int(parts["t"])) < 300
+
+
+def settled(job: dict[str, object]) -> bool:
+    return job.get("webhook_status") in ("delivered", "failed")
+
+
+@pytest.mark.usefixtures("worker")
+def test_webhook_retried_until_delivered_and_signed(
+    api: httpx.Client, api_key: str, media: MediaSite, settings: Settings
+) -> None:
+    with webhook_receiver([500, 200]) as receiver:
+        job_id = submit(api, url=media.progressive_url, webhook_url=receiver.url)
+        job = wait_for(api, job_id, settled)
+
+    assert job["status"] == "Completed" and job["webhook_status"] == "delivered"
+    assert len(receiver.deliveries) == 2
+    delivery = receiver.deliveries[-1]
+    assert verify(webhook_secret(settings, api_key), delivery.headers["x-tornado-signature"], delivery.body)
+    event = json.loads(delivery.body)
+    assert event["type"] == "job_completed" and event["status"] == "completed" and event["job_id"] == job_id
+    assert event["key"] == f"{job_id}.mp4" and event["file_size"] == job["file_size"]
+    assert httpx.get(event["s3_url"]).status_code == 200
+
+
+@pytest.mark.usefixtures("worker")
+def test_failing_webhook_marks_failed_and_keeps_job_completed(
+    api: httpx.Client, media: MediaSite, settings: Settings
+) -> None:
+    with webhook_receiver([500]) as receiver:
+        job_id = submit(api, url=media.progressive_url, webhook_url=receiver.url)
+        job = wait_for(api, job_id, settled)
+
+    assert job["status"] == "Completed" and job["webhook_status"] == "failed"
+    assert len(receiver.deliveries) == settings.webhook_max_attempts
+
+
+@pytest.mark.usefixtures("worker")
+def test_warning_job_sends_job_warning_event(api: httpx.Client, media: MediaSite) -> None:
+    with webhook_receiver([200]) as receiver:
+        job_id = submit(api, url=media.missing_url, webhook_url=receiver.url)
+        job = wait_for(api, job_id, settled)
+
+    assert job["status"] == "Warning" and job["webhook_status"] == "delivered"
+    event = json.loads(receiver.deliveries[0].body)
+    assert (event["type"], event["status"], event["error_type"]) == ("job_warning", "warning", "warning")
+    assert "s3_url" not in event
