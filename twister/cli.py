@@ -1,6 +1,7 @@
 """The ``twister`` command: run the embedded stack, a worker, the gateway; manage API keys.
 
-Every setting comes from a ``TWISTER_*`` environment variable; ``twister settings`` lists them.
+Every setting comes from a TWISTER_* environment variable (listed below); `twister settings`
+shows their current values.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import signal
 import sys
 import threading
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
-from twister.config import Settings
+from twister.config import Settings, settings_help
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, epilog="Settings:\n\n" + settings_help())
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys (only their hashes are stored).")
 app.add_typer(keys_app, name="keys")
 
@@ -167,9 +169,18 @@ def show_settings() -> None:
     settings = Settings()
     for name, field in Settings.model_fields.items():
         value = getattr(settings, name)
-        if "secret" in name or ("key" in name and "access" not in name):
+        if name == "s3_secret_key":
             value = "***"
+        elif name == "database_url":
+            value = _without_password(value)
         typer.echo(f"TWISTER_{name.upper()}={value}    # {field.description or ''}".rstrip(" #"))
+
+
+def _without_password(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    if not parts.password:
+        return dsn
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
 
 def main() -> None:

