@@ -1,0 +1,75 @@
+"""The README's run command: `twister up` starts everything, prints what a user needs, keeps data
+across restarts, and Ctrl-C stops every child."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.conftest import wait_terminal
+from tests.media_site import MediaSite
+from twister.embedded.process import free_port
+
+
+@contextmanager
+def twister_up(env: dict[str, str]) -> Iterator[tuple[str, list[psutil.Process]]]:
+    """Runs `twister up` until its banner; yields the banner and the children, then sends Ctrl-C."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "twister", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or []], daemon=True).start()
+    banner = ""
+    try:
+        while "Ctrl-C stops everything" not in banner:
+            banner += lines.get(timeout=120)
+        children = psutil.Process(process.pid).children(recursive=True)
+        yield banner, children
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    _, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive, f"left running: {[p.info for p in alive]}"
+
+
+def test_up_serves_jobs_keeps_data_and_stops_cleanly(tmp_path: Path, media: MediaSite) -> None:
+    ports = {name: free_port() for name in ("API", "TEMPORAL", "UI", "PG", "S3")}
+    env = {
+        **os.environ,
+        "TWISTER_DATA_DIR": str(tmp_path / "data"),
+        "TWISTER_API_PORT": str(ports["API"]),
+        "TWISTER_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['TEMPORAL']}",
+        "TWISTER_TEMPORAL_UI_PORT": str(ports["UI"]),
+        "TWISTER_DATABASE_URL": f"postgresql://twister@127.0.0.1:{ports['PG']}/twister",
+        "TWISTER_S3_ENDPOINT_URL": f"http://127.0.0.1:{ports['S3']}",
+        "TWISTER_ALLOWED_NETWORKS": "127.0.0.0/8",
+    }
+    api_url = f"http://127.0.0.1:{ports['API']}"
+    with twister_up(env) as (banner, children):
+        assert api_url in banner and f"http://127.0.0.1:{ports['UI']}" in banner and "curl -X POST" in banner
+        assert len(children) >= 5
+        key = re.search(r"API key\s+(\S+)", banner)
+        assert key is not None
+        assert httpx.get(f"http://127.0.0.1:{ports['UI']}/", timeout=10).status_code == 200
+        with httpx.Client(base_url=api_url, headers={"x-api-key": key.group(1)}, timeout=30) as api:
+            created = api.post("/jobs", json={"url": media.progressive_url})
+            assert created.status_code == 201, created.text
+            job_id = created.json()["job_id"]
+            assert wait_terminal(api, job_id)["status"] == "Completed"
+
+    with twister_up(env) as (banner, _), httpx.Client(base_url=api_url, timeout=30) as api:
+        assert key.group(1) in banner
+        again = api.get(f"/jobs/{job_id}", headers={"x-api-key": key.group(1)})
+        assert again.status_code == 200 and again.json()["status"] == "Completed"
+        assert httpx.get(again.json()["s3_url"], timeout=10).status_code == 200
