@@ -20,9 +20,7 @@ import httpx
 
 from tests.media_site import MediaSite, generate_media
 from twister import db
-from twister.config import Settings
-from twister.embedded.children import twister_process, wait_gateway_ready, wait_worker_ready
-from twister.embedded.process import free_port
+from twister.embedded.children import isolated_settings, twister_process, wait_gateway_ready, wait_worker_ready
 from twister.embedded.stack import EmbeddedStack
 from twister.keys import new_api_key
 
@@ -33,15 +31,7 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=1)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="twister-bench-"))
-    settings = Settings(
-        data_dir=root / "data",
-        temporal_address=f"127.0.0.1:{free_port()}",
-        temporal_ui_port=free_port(),
-        database_url=f"postgresql://twister@127.0.0.1:{free_port()}/twister",
-        s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
-        api_port=free_port(),
-        allowed_networks="127.0.0.0/8",
-    )
+    settings = isolated_settings(root / "data")
     began = time.monotonic()
     with EmbeddedStack(settings, ui=False) as stack, MediaSite(generate_media(root / "media")) as site:
         print(f"stack + media site ready in {time.monotonic() - began:.1f} s")

@@ -16,8 +16,8 @@ import pytest
 
 from tests.media_site import MediaLibrary, MediaSite, generate_media
 from twister.config import Settings
-from twister.embedded.children import twister_process, wait_gateway_ready, wait_worker_ready
-from twister.embedded.process import ManagedProcess, free_port
+from twister.embedded.children import isolated_settings, twister_process, wait_gateway_ready, wait_worker_ready
+from twister.embedded.process import ManagedProcess
 from twister.embedded.stack import EmbeddedStack
 
 TERMINAL = {"Completed", "Failed", "Warning", "Skipped"}
@@ -25,14 +25,8 @@ TERMINAL = {"Completed", "Failed", "Warning", "Skipped"}
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(
-        data_dir=tmp_path_factory.mktemp("twister"),
-        temporal_address=f"127.0.0.1:{free_port()}",
-        temporal_ui_port=free_port(),
-        database_url=f"postgresql://twister@127.0.0.1:{free_port()}/twister",
-        s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
-        api_port=free_port(),
-        allowed_networks="127.0.0.0/8",
+    return isolated_settings(
+        tmp_path_factory.mktemp("twister"),
         download_max_retries=2,
         upload_max_retries=2,
         retry_initial_interval=0.2,

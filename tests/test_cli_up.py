@@ -19,7 +19,7 @@ import psutil
 
 from tests.conftest import wait_terminal
 from tests.media_site import MediaSite
-from twister.embedded.process import free_port
+from twister.embedded.children import isolated_settings
 
 
 @contextmanager
@@ -44,24 +44,15 @@ def twister_up(env: dict[str, str]) -> Iterator[tuple[str, list[psutil.Process]]
 
 
 def test_up_serves_jobs_keeps_data_and_stops_cleanly(tmp_path: Path, media: MediaSite) -> None:
-    ports = {name: free_port() for name in ("API", "TEMPORAL", "UI", "PG", "S3")}
-    env = {
-        **os.environ,
-        "TWISTER_DATA_DIR": str(tmp_path / "data"),
-        "TWISTER_API_PORT": str(ports["API"]),
-        "TWISTER_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['TEMPORAL']}",
-        "TWISTER_TEMPORAL_UI_PORT": str(ports["UI"]),
-        "TWISTER_DATABASE_URL": f"postgresql://twister@127.0.0.1:{ports['PG']}/twister",
-        "TWISTER_S3_ENDPOINT_URL": f"http://127.0.0.1:{ports['S3']}",
-        "TWISTER_ALLOWED_NETWORKS": "127.0.0.0/8",
-    }
-    api_url = f"http://127.0.0.1:{ports['API']}"
+    settings = isolated_settings(tmp_path / "data")
+    env = {**os.environ, **settings.as_env()}
+    api_url, ui_url = settings.api_url, f"http://127.0.0.1:{settings.temporal_ui_port}"
     with twister_up(env) as (banner, children):
-        assert api_url in banner and f"http://127.0.0.1:{ports['UI']}" in banner and "curl -X POST" in banner
+        assert api_url in banner and ui_url in banner and "curl -X POST" in banner
         assert len(children) >= 5
         key = re.search(r"API key\s+(\S+)", banner)
         assert key is not None
-        assert httpx.get(f"http://127.0.0.1:{ports['UI']}/", timeout=10).status_code == 200
+        assert httpx.get(ui_url, timeout=10).status_code == 200
         with httpx.Client(base_url=api_url, headers={"x-api-key": key.group(1)}, timeout=30) as api:
             created = api.post("/jobs", json={"url": media.progressive_url})
             assert created.status_code == 201, created.text

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+from typing import Any
 
 import httpx
 
 from twister.config import Settings
-from twister.embedded.process import ManagedProcess
+from twister.embedded.process import ManagedProcess, free_port
 
 WORKER_READY = "worker ready"
+
+
+def isolated_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a private stack on free ports (tests, benchmarks), reaching loopback sources."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "temporal_address": f"127.0.0.1:{free_port()}",
+        "temporal_ui_port": free_port(),
+        "database_url": f"postgresql://twister@127.0.0.1:{free_port()}/twister",
+        "s3_endpoint_url": f"http://127.0.0.1:{free_port()}",
+        "api_port": free_port(),
+        "allowed_networks": "127.0.0.0/8",
+    }
+    return Settings(**{**values, **overrides})
 
 
 def twister_process(settings: Settings, name: str, command: str, **env_overrides: str) -> ManagedProcess:

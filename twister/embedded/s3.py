@@ -143,6 +143,8 @@ def launch_s3(settings: Settings) -> ManagedProcess:
         "-master.telemetry=false",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
+        "-master.resumeState=false",
+        "-volume.preStopSeconds=0",
         *(f"-{flag}={port}" for flag, port in ports.items()),
     ]
     sockets = [settings.s3_port, *ports.values()]
