@@ -15,20 +15,22 @@ from twister.models import ErrorType
 
 _DRM = re.compile(r"\bDRM\b|drm.protected", re.IGNORECASE)
 _CONTENT = re.compile(
-    r"HTTP Error 40[34]|HTTP Error 410|private video|video is private|members[- ]only|join this channel"
+    r"HTTP Error 404|HTTP Error 410|private video|video is private|members[- ]only|join this channel"
     r"|not available in your country|geo.?restrict|video (is )?unavailable|has been removed|no longer available"
     r"|account .*terminated|sign in to confirm your age|age.?restricted|inappropriate for some users"
     r"|unsupported url|no video formats found|requested format is not available",
     re.IGNORECASE,
 )
-_PREFIX = re.compile(r"^(ERROR:\s*)?(\[[^\]]+\]\s*)?")
+_PREFIX = re.compile(r"^(ERROR:\s*)?(\[[^\]]+\]\s*([\w.-]+:\s*)?)?")
+_CAUSED_BY = re.compile(r"\s*\(caused by .*\)\s*$")
 
 
 def downloader_message(exc: BaseException) -> str:
     text = _PREFIX.sub("", str(exc)).strip()
     text = re.sub(r"yt-dlp|youtube-dl|yt_dlp", "the downloader", text, flags=re.IGNORECASE)
     text = re.sub(r";?\s*please report this issue.*$", "", text, flags=re.IGNORECASE | re.DOTALL)
-    return text.splitlines()[0] if text else type(exc).__name__
+    first_line = _CAUSED_BY.sub("", text.splitlines()[0]) if text else ""
+    return first_line.rstrip(".") or type(exc).__name__
 
 
 def classify_download_error(exc: BaseException, attempt: int) -> ApplicationError:

@@ -88,18 +88,15 @@ class _Account:
 
     def make_reachable(self, target: Path) -> None:
         """Grant traverse (x, never read) on each directory down to ``target`` the user cannot pass."""
+        granted = []
         for directory in [*reversed(target.parents), target]:
             bit, name = self.traverse_bit(directory)
             mode = stat.S_IMODE(directory.stat().st_mode)
             if not mode & bit:
                 directory.chmod(mode | bit)
-                log.warning(
-                    "granted %s (traverse only) on %s so that %s can reach %s",
-                    name,
-                    directory,
-                    self.user,
-                    target,
-                )
+                granted.append(f"{name} on {directory}")
+        if granted:
+            log.warning("granted traverse only (%s) so that %s can reach %s", ", ".join(granted), self.user, target)
 
     def own(self, path: Path) -> None:
         if path.stat().st_uid != self.uid:

@@ -91,7 +91,11 @@ def _group_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
-    for entry in os.scandir("/proc"):
+    try:
+        entries = list(os.scandir("/proc"))
+    except OSError:  # no procfs: trust kill(0)
+        return True
+    for entry in entries:
         if not entry.name.isdigit():
             continue
         try:
@@ -254,8 +258,7 @@ class ManagedProcess:
             popen = self._popen
             if popen is not None:
                 self._stop_group(popen)
-            self.pid_path.unlink(missing_ok=True)
-            if popen is not None:
+                self.pid_path.unlink(missing_ok=True)
                 log.debug("stopped %s in %.1f s", self.name, time.monotonic() - began)
             callbacks, self._after_stop = self._after_stop, []
         for callback in callbacks:
