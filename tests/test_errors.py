@@ -11,7 +11,7 @@ from twister.models import ErrorType
     ("message", "expected"),
     [
         (
-            "ERROR: [generic] missing: Unable to download webpage: HTTP Error 404: Not Found (caused by <HTTPError 404>)",
+            "ERROR: [generic] missing: Unable to download webpage: HTTP Error 404: Not Found (caused by <HTTPError>)",
             ErrorType.CONTENT_UNAVAILABLE,
         ),
         ("ERROR: [youtube] abc: Private video. Sign in if you've been granted access", ErrorType.CONTENT_UNAVAILABLE),

@@ -218,7 +218,6 @@ def _initdb(account: _Account | None, install: _Install, data: Path) -> None:
         "--encoding=UTF8",
         "--locale=C",
         "--no-instructions",
-        "--no-sync",
     ]
     result = _run_as(account, argv, staging)
     if result.returncode != 0:
