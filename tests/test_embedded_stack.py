@@ -11,8 +11,8 @@ import asyncpg
 
 from twister.config import Settings
 from twister.embedded.process import free_port
-from twister.embedded.s3 import s3_client
 from twister.embedded.stack import EmbeddedStack
+from twister.storage import s3_client
 
 
 def _settings(data_dir: Path) -> Settings:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
-def s3_client(settings: Settings) -> S3Client:
+def s3_client(settings: Settings, *, timeout: float = 60.0, attempts: int = 3) -> S3Client:
     return boto3.client(
         "s3",
         endpoint_url=settings.s3_endpoint_url,
@@ -23,9 +23,9 @@ def s3_client(settings: Settings) -> S3Client:
         config=Config(
             signature_version="s3v4",
             s3={"addressing_style": "path"},
-            retries={"max_attempts": 3, "mode": "standard"},
-            connect_timeout=10,
-            read_timeout=60,
+            retries={"max_attempts": attempts, "mode": "standard"},
+            connect_timeout=min(timeout, 10),
+            read_timeout=timeout,
         ),
     )
 

@@ -322,13 +322,3 @@ def wait_postgres(settings: Settings, proc: ManagedProcess, timeout: float) -> N
     )
     _run_async(lambda: _ensure_role_and_database(port, _Target.parse(settings.database_url)))
     _run_async(lambda: _check_dsn(settings.database_url))
-
-
-def start_postgres(settings: Settings, *, timeout: float | None = None) -> ManagedProcess:
-    proc = launch_postgres(settings)
-    try:
-        wait_postgres(settings, proc, timeout or settings.embedded_start_timeout)
-    except BaseException:
-        proc.stop()
-        raise
-    return proc

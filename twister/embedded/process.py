@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -22,11 +23,21 @@ log = logging.getLogger(__name__)
 LOG_TAIL_LINES = 20
 
 
+_handed_out: set[int] = set()
+_FREE_PORT_RANGE = (20000, 32767)
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (another process may still take it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that is free now and was not handed out before by this process.
+
+    Drawn below the kernel's ephemeral range (32768+), where the OS picks source ports of
+    outgoing connections: a port from there can be taken by any client before our server binds it.
+    """
+    while True:
+        port = random.randint(*_FREE_PORT_RANGE)
+        if port not in _handed_out and port_is_free(port):
+            _handed_out.add(port)
+            return port
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -9,8 +9,6 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from twister.config import Settings
@@ -22,9 +20,10 @@ from twister.embedded.process import (
     port_is_free,
     stop_leftover,
 )
+from twister.storage import s3_client
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    pass
 
 # Ports `weed mini` opens besides S3; each defaults to a fixed number, so two stacks would collide.
 INTERNAL_PORTS = (
@@ -102,22 +101,6 @@ def _remove_sockets(ports: list[int]) -> None:
                 sock.unlink(missing_ok=True)
 
 
-def s3_client(settings: Settings, *, timeout: float = 10.0, attempts: int = 3) -> S3Client:
-    return boto3.client(
-        "s3",
-        endpoint_url=settings.s3_endpoint_url,
-        region_name=settings.s3_region,
-        aws_access_key_id=settings.s3_access_key,
-        aws_secret_access_key=settings.s3_secret_key,
-        config=Config(
-            signature_version="s3v4",
-            connect_timeout=timeout,
-            read_timeout=timeout,
-            retries={"max_attempts": attempts, "mode": "standard"},
-        ),
-    )
-
-
 def launch_s3(settings: Settings) -> ManagedProcess:
     """Spawn ``weed mini`` without waiting for it (see ``wait_s3``)."""
     directory = settings.data_dir / "s3"
@@ -143,8 +126,11 @@ def launch_s3(settings: Settings) -> ManagedProcess:
         "-master.telemetry=false",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
+        # A master resuming its raft state may not be leader yet when the volume server first calls in;
+        # the next heartbeat then comes 5 s later. Fresh, it leads at once and rebuilds the topology from
+        # that heartbeat (volume ids keep counting up from the volumes found).
         "-master.resumeState=false",
-        "-volume.preStopSeconds=0",
+        "-volume.preStopSeconds=0",  # a grace period for other nodes to notice; there are none
         *(f"-{flag}={port}" for flag, port in ports.items()),
     ]
     sockets = [settings.s3_port, *ports.values()]
@@ -191,13 +177,3 @@ def wait_s3(settings: Settings, proc: ManagedProcess, timeout: float) -> None:
         f"with the access key {settings.s3_access_key!r}; its data dir is {settings.data_dir / 's3'}.",
     )
     _ensure_bucket(settings)
-
-
-def start_s3(settings: Settings, *, timeout: float | None = None) -> ManagedProcess:
-    proc = launch_s3(settings)
-    try:
-        wait_s3(settings, proc, timeout or settings.embedded_start_timeout)
-    except BaseException:
-        proc.stop()
-        raise
-    return proc

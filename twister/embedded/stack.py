@@ -1,4 +1,4 @@
-"""The three embedded services together: started concurrently, stopped in reverse order."""
+"""The three embedded services together, started concurrently; children added later are stopped first."""
 
 from __future__ import annotations
 

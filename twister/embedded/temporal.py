@@ -88,19 +88,3 @@ def wait_temporal(settings: Settings, proc: ManagedProcess, timeout: float) -> N
         hint=f"Temporal should answer gRPC on 127.0.0.1:{settings.temporal_port} "
         f"(TWISTER_TEMPORAL_ADDRESS); its database is {settings.data_dir / 'temporal' / 'temporal.db'}.",
     )
-
-
-def start_temporal(
-    settings: Settings,
-    *,
-    ui: bool,
-    search_attributes: Mapping[str, str] | None = None,
-    timeout: float | None = None,
-) -> ManagedProcess:
-    proc = launch_temporal(settings, ui=ui, search_attributes=search_attributes)
-    try:
-        wait_temporal(settings, proc, timeout or settings.embedded_start_timeout)
-    except BaseException:
-        proc.stop()
-        raise
-    return proc
