@@ -116,6 +116,8 @@ def wait_for(
         response = api.get(f"/jobs/{job_id}")
         assert response.status_code == 200, response.text
         job: dict[str, Any] = response.json()
+        # a terminal status always comes with the persisted document, never the bare base fields
+        assert job["status"] not in TERMINAL or "finished_at" in job, job
         if done(job):
             return job
         assert time.monotonic() < deadline, f"job did not get there in {timeout}s: {job}"

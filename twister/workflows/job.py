@@ -91,8 +91,9 @@ class DownloadJobWorkflow:
         outcome.upload_retries = max(self._attempts["upload"] - 1, 0) if self._attempts["upload"] else None
         if job.webhook_url:
             outcome.webhook_status = "pending"
-        self._set_state(JobStatus(outcome.status), JobStep(outcome.step))
         await self._persist("record_outcome", job.job_id, outcome)
+        # Only now: the gateway answers from the memo until the row holds the full terminal document.
+        self._set_state(JobStatus(outcome.status), JobStep(outcome.step))
         if job.webhook_url:
             outcome.webhook_status = await self._notify(job, job.webhook_url, outcome)
             await self._persist("record_webhook_status", job.job_id, outcome.webhook_status)
