@@ -1,0 +1,86 @@
+"""Mux step on real ffmpeg: stream copy when codecs fit, and a cancelled mux leaves no ffmpeg behind."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import psutil
+import pytest
+from temporalio.exceptions import CancelledError
+from temporalio.testing import ActivityEnvironment
+
+from tests.media_site import FFMPEG
+from twister.activities.containers import container_for
+from twister.activities.mux import MuxActivities, ffmpeg_arguments
+from twister.activities.workdir import WorkDirs
+from twister.config import Settings
+from twister.models import DownloadResult, JobOptions, MuxRequest
+
+
+def request(video: Path, audio: Path | None, options: JobOptions) -> MuxRequest:
+    download = DownloadResult(
+        title="t",
+        video_path=str(video),
+        audio_path=str(audio) if audio else None,
+        native_video_codec="h264",
+        native_audio_codec="aac" if audio else None,
+        actual_quality="360p",
+        downloaded_bytes=1,
+        extract_duration_ms=1,
+        download_duration_ms=1,
+        speed_mbps=1.0,
+        attempt=1,
+    )
+    return MuxRequest("job", options, download)
+
+
+def test_fitting_codecs_are_copied_and_misfits_reencoded(tmp_path: Path) -> None:
+    video, audio, out = tmp_path / "v.mp4", tmp_path / "a.m4a", tmp_path / "out"
+    mp4 = ffmpeg_arguments(request(video, audio, JobOptions()), container_for(JobOptions()), out)
+    assert mp4[mp4.index("-c:v") + 1] == "copy" and mp4[mp4.index("-c:a") + 1] == "copy"
+    webm = JobOptions(format="webm")
+    args = ffmpeg_arguments(request(video, audio, webm), container_for(webm), out)
+    assert args[args.index("-c:v") + 1] == "libvpx-vp9" and args[args.index("-c:a") + 1] == "libopus"
+
+
+def ffmpeg_children() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children(recursive=True) if "ffmpeg" in p.name()]
+
+
+async def test_cancelled_mux_kills_its_ffmpeg(tmp_path: Path, settings: Settings) -> None:
+    long_video = tmp_path / "long.mp4"
+    subprocess.run(
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=25:duration=60",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            str(long_video),
+        ],
+        check=True,
+    )
+    workdirs = WorkDirs(tmp_path / "work")
+    workdirs.fresh("job")
+    mux = MuxActivities(settings, workdirs)
+    env = ActivityEnvironment()
+    task = asyncio.create_task(env.run(mux.mux, request(long_video, None, JobOptions(format="webm"))))
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        if ffmpeg_children():
+            break
+    assert ffmpeg_children(), "ffmpeg never started"
+
+    env.cancel()
+    with pytest.raises((asyncio.CancelledError, CancelledError)):
+        await task
+
+    assert ffmpeg_children() == []
