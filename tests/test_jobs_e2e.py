@@ -78,6 +78,18 @@ def test_dash_job_completes_with_contract_document(
 
 
 @pytest.mark.usefixtures("worker")
+@pytest.mark.parametrize("source", ["hls_url", "page_url"])
+def test_hls_playlist_and_html_page_sources(
+    api: httpx.Client, media: MediaSite, settings: Settings, tmp_path: Path, source: str
+) -> None:
+    job = wait_terminal(api, submit(api, url=getattr(media, source), max_resolution="720"))
+    assert job["status"] == "Completed", job["error"]
+    probe = ffprobe_json(settings, fetch(job["s3_url"], tmp_path / "out.mp4"))
+    assert sorted(s["codec_name"] for s in probe["streams"]) == ["aac", "h264"]
+    assert abs(float(probe["format"]["duration"]) - media.library.duration) <= 0.2
+
+
+@pytest.mark.usefixtures("worker")
 def test_vertical_video_to_mkv_caps_shorter_side(
     api: httpx.Client, media: MediaSite, settings: Settings, tmp_path: Path
 ) -> None:
