@@ -39,6 +39,9 @@ T = TypeVar("T")
 MAX_HOSTS = 3
 """How many workers a job may move through when the one holding it dies."""
 
+MUX_MAX_RETRIES = 2
+"""ffmpeg failures are technical errors: retried, but rarely fixed by more attempts."""
+
 CANCELLED_MESSAGE = "Job cancelled by user"
 _CONTENT_ERRORS = {ErrorType.CONTENT_UNAVAILABLE: JobStatus.WARNING, ErrorType.DRM_PROTECTED: JobStatus.SKIPPED}
 _SHORT = timedelta(seconds=30)
@@ -111,14 +114,17 @@ class DownloadJobWorkflow:
             self._policy = assignment.policy
             if self._queue_wait_ms is None:
                 self._queue_wait_ms = self._now_ms() - job.created_at_ms
+            lost = False
             try:
                 return await self._steps_on_host(job, assignment.task_queue)
             except ActivityError as err:
-                if not _host_lost(err) or host == MAX_HOSTS - 1:
+                lost = _host_lost(err)
+                if not lost or host == MAX_HOSTS - 1:
                     raise
                 workflow.logger.warning("worker %s is gone; moving job to another worker", assignment.task_queue)
             finally:
-                await self._remove_workdir(job.job_id, assignment.task_queue)
+                if not lost:  # a dead host's files are removed by that host's sweep
+                    await self._remove_workdir(job.job_id, assignment.task_queue)
         raise AssertionError("unreachable")
 
     async def _steps_on_host(self, job: JobInput, queue: str) -> tuple[DownloadResult, MuxResult, UploadResult]:
@@ -131,7 +137,12 @@ class DownloadJobWorkflow:
         self._attempts["download"] += download.attempt
         self._set_state(JobStatus.PROCESSING, JobStep.MUXING)
         mux = await self._host_step(
-            "mux", MuxRequest(job.job_id, job.options, download), MuxResult, queue, 2, policy.download_timeout
+            "mux",
+            MuxRequest(job.job_id, job.options, download),
+            MuxResult,
+            queue,
+            MUX_MAX_RETRIES,
+            policy.download_timeout,
         )
         self._set_state(JobStatus.PROCESSING, JobStep.UPLOADING)
         key = f"{job.job_id}.{job.options.format}"
