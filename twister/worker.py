@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 
 from twister import db
 from twister.activities.download import DownloadActivities
+from twister.activities.egress import EgressProxy
 from twister.activities.host import HostActivities, JobSlots
 from twister.activities.mux import MuxActivities
 from twister.activities.persist import PersistActivities
@@ -55,11 +56,14 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     )
     persist = PersistActivities(pool)
     webhook = WebhookActivities(settings, pool, s3)
-    download = DownloadActivities(settings, workdirs)
     mux = MuxActivities(settings, workdirs)
     upload = UploadActivities(s3, settings.s3_bucket)
     sweeper = asyncio.create_task(_sweep_forever(workdirs, settings.workdir_sweep_interval))
-    with ThreadPoolExecutor(max_workers=2 * settings.worker_max_jobs + 2) as executor:
+    with (
+        EgressProxy(settings.allowed_network_list) as egress,
+        ThreadPoolExecutor(max_workers=2 * settings.worker_max_jobs + 2) as executor,
+    ):
+        download = DownloadActivities(settings, workdirs, egress.url)
         shared_worker = Worker(
             client,
             task_queue=settings.temporal_task_queue,

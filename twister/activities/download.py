@@ -60,9 +60,10 @@ class _Progress:
 
 
 class DownloadActivities:
-    def __init__(self, settings: Settings, workdirs: WorkDirs) -> None:
+    def __init__(self, settings: Settings, workdirs: WorkDirs, egress_proxy_url: str) -> None:
         self._settings = settings
         self._workdirs = workdirs
+        self._proxy = egress_proxy_url
 
     @activity.defn(name="download")
     def download(self, request: StepRequest) -> DownloadResult:
@@ -86,8 +87,6 @@ class DownloadActivities:
 
         def select(ctx: dict[str, Any]) -> Any:
             chosen.extend(choose_formats(ctx["formats"], request.options))
-            for fmt in chosen:
-                self._check(fmt.get("url") or request.url)
             progress.expected_total = sum(int(f.get("filesize") or f.get("filesize_approx") or 0) for f in chosen)
             progress.started = time.monotonic()
             yield from chosen
@@ -118,6 +117,7 @@ class DownloadActivities:
             "skip_unavailable_fragments": False,
             "ffmpeg_location": self._settings.ffmpeg_path,
             "overwrites": True,
+            "proxy": self._proxy,  # every connection passes the SSRF guard, redirects included
         }
         activity.heartbeat({"attempt": attempt})
         started = time.monotonic()

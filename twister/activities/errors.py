@@ -11,6 +11,7 @@ import re
 from temporalio.exceptions import ApplicationError
 from yt_dlp.utils import GeoRestrictedError, UnsupportedError
 
+from twister.activities.egress import FORBIDDEN_REASON
 from twister.models import ErrorType
 
 _DRM = re.compile(r"\bDRM\b|drm.protected", re.IGNORECASE)
@@ -39,6 +40,13 @@ def classify_download_error(exc: BaseException, attempt: int) -> ApplicationErro
     original = getattr(exc, "exc_info", None)
     cause = original[1] if original and len(original) > 1 and original[1] is not None else exc
     message = downloader_message(exc)
+    if FORBIDDEN_REASON in message:
+        return ApplicationError(
+            f"The source led the downloader to an address it may not reach: {message}",
+            attempt,
+            type=ErrorType.FORBIDDEN_ADDRESS,
+            non_retryable=True,
+        )
     if _DRM.search(message):
         return ApplicationError(
             f"The content is DRM-protected and cannot be downloaded: {message}",

@@ -1,0 +1,47 @@
+"""SSRF through the downloader: every connection it makes, redirects included, passes the guard."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from tests.media_site import MediaSite
+from twister.activities.download import DownloadActivities
+from twister.activities.egress import EgressProxy
+from twister.activities.workdir import WorkDirs
+from twister.config import Settings
+from twister.models import ErrorType, JobOptions, StepRequest
+
+ONLY_127_0_0_1 = "127.0.0.1/32"
+
+
+def test_proxy_refuses_forbidden_destinations(media: MediaSite) -> None:
+    with EgressProxy([ipaddress.ip_network(ONLY_127_0_0_1)]) as proxy, httpx.Client(proxy=proxy.url) as client:
+        assert client.get(media.progressive_url).status_code == 200
+        refused = client.get(media.progressive_url.replace("127.0.0.1", "127.0.0.2"))
+        assert refused.status_code == 403 and "TWISTER_ALLOWED_NETWORKS" in refused.text
+
+
+def download(settings: Settings, tmp_path: Path, url: str) -> None:
+    guarded = settings.model_copy(update={"allowed_networks": ONLY_127_0_0_1})
+    with EgressProxy(guarded.allowed_network_list) as proxy:
+        activities = DownloadActivities(guarded, WorkDirs(tmp_path / "work"), proxy.url)
+        ActivityEnvironment().run(activities.download, StepRequest("job", url, JobOptions()))
+
+
+def test_redirect_to_allowed_host_is_followed(settings: Settings, media: MediaSite, tmp_path: Path) -> None:
+    download(settings, tmp_path, media.redirect_url(media.progressive_url))
+    assert [status for _, path, status in media.requests if path.endswith("progressive.mp4")][-1] in (200, 206)
+
+
+def test_redirect_to_forbidden_network_is_refused(settings: Settings, media: MediaSite, tmp_path: Path) -> None:
+    forbidden = media.progressive_url.replace("127.0.0.1", "127.0.0.2")
+    with pytest.raises(ApplicationError) as raised:
+        download(settings, tmp_path, media.redirect_url(forbidden))
+    assert raised.value.type == ErrorType.FORBIDDEN_ADDRESS and raised.value.non_retryable
+    assert "127.0.0.2" in raised.value.message
