@@ -55,7 +55,6 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         host_queue, policy, workdirs, JobSlots(settings.worker_max_jobs, ttl_seconds=policy.download_timeout * 2)
     )
     persist = PersistActivities(pool)
-    webhook = WebhookActivities(settings, pool, s3)
     mux = MuxActivities(settings, workdirs)
     upload = UploadActivities(s3, settings.s3_bucket)
     sweeper = asyncio.create_task(_sweep_forever(workdirs, settings.workdir_sweep_interval))
@@ -64,6 +63,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         ThreadPoolExecutor(max_workers=2 * settings.worker_max_jobs + 2) as executor,
     ):
         download = DownloadActivities(settings, workdirs, egress.url)
+        webhook = WebhookActivities(settings, pool, s3, egress.url)
         shared_worker = Worker(
             client,
             task_queue=settings.temporal_task_queue,

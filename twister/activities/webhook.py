@@ -57,10 +57,11 @@ def terminal_event(job_id: str, url: str, outcome: JobOutcome, s3_url: str | Non
 
 
 class WebhookActivities:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, s3: S3Client) -> None:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, s3: S3Client, egress_proxy_url: str) -> None:
         self._settings = settings
         self._pool = pool
         self._s3 = s3
+        self._proxy = egress_proxy_url
 
     @activity.defn(name="deliver_webhook")
     async def deliver_webhook(self, request: WebhookRequest) -> None:
@@ -81,7 +82,9 @@ class WebhookActivities:
             "X-Tornado-Delivery": str(uuid.uuid4()),
         }
         try:
-            async with httpx.AsyncClient(timeout=self._settings.webhook_timeout, follow_redirects=False) as client:
+            async with httpx.AsyncClient(
+                timeout=self._settings.webhook_timeout, follow_redirects=False, proxy=self._proxy, trust_env=False
+            ) as client:
                 response = await client.post(request.webhook_url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise ApplicationError(
