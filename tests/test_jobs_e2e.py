@@ -125,12 +125,13 @@ def test_audio_only_job_gives_m4a(api: httpx.Client, media: MediaSite, settings:
 
 
 @pytest.mark.usefixtures("worker")
-def test_missing_source_ends_as_warning_without_retry(api: httpx.Client, media: MediaSite) -> None:
+def test_missing_source_ends_as_warning_without_retry(api: httpx.Client, media: MediaSite, settings: Settings) -> None:
     job = wait_terminal(api, submit(api, url=media.missing_url))
     assert job["status"] == "Warning", job
     assert job["error_type"] == "warning" and job["download_retries"] == 0
     assert "404" in job["error"] and "yt-dlp" not in job["error"].lower()
     assert job["s3_url"] is None
+    assert not (settings.job_work_root / job["id"]).exists()
 
 
 @pytest.mark.usefixtures("worker")
@@ -142,6 +143,7 @@ def test_refused_connection_fails_after_configured_retries(
     assert job["error_type"] == "error"
     assert job["download_retries"] == settings.download_max_retries
     assert "refused" in job["error"].lower()
+    assert not (settings.job_work_root / job["id"]).exists()
 
 
 @pytest.mark.usefixtures("worker")

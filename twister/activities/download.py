@@ -17,7 +17,6 @@ from twister.activities.probe import probe
 from twister.activities.workdir import WorkDirs
 from twister.config import Settings
 from twister.models import DownloadResult, ErrorType, StepRequest
-from twister.netguard import UnsafeUrlError, check_url
 
 
 class _Quiet:
@@ -80,7 +79,6 @@ class DownloadActivities:
             raise classify_download_error(exc, attempt) from None
 
     def _download(self, request: StepRequest, attempt: int) -> DownloadResult:
-        self._check(request.url)
         workdir = self._workdirs.fresh(request.job_id)
         progress = _Progress()
         chosen: list[Format] = []
@@ -159,11 +157,3 @@ class DownloadActivities:
             speed_mbps=round(size / 1e6 / max(download_ms / 1000, 1e-3), 3),
             attempt=attempt,
         )
-
-    def _check(self, url: str) -> None:
-        try:
-            check_url(url, self._settings.allowed_network_list, "url")
-        except UnsafeUrlError as exc:
-            raise ApplicationError(
-                str(exc), activity.info().attempt, type=ErrorType.FORBIDDEN_ADDRESS, non_retryable=True
-            ) from None
