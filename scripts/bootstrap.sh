@@ -14,6 +14,6 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
   "$PYTHON" -m venv "$VENV" \
     || { echo "python3 -m venv failed: install your distribution's venv package (e.g. python3-venv)" >&2; exit 1; }
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev]"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[embedded,dev]"
   echo "$want" > "$STAMP"
 fi

@@ -29,7 +29,12 @@ def twister_up(env: dict[str, str]) -> Iterator[tuple[str, list[psutil.Process]]
         [sys.executable, "-m", "twister", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or []], daemon=True).start()
+
+    def read_lines() -> None:
+        for line in process.stdout or []:
+            lines.put(line)
+
+    threading.Thread(target=read_lines, daemon=True).start()
     banner = ""
     try:
         while "Ctrl-C stops everything" not in banner:

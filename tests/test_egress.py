@@ -12,10 +12,10 @@ from temporalio.testing import ActivityEnvironment
 
 from tests.media_site import MediaSite
 from twister.activities.download import DownloadActivities
-from twister.activities.egress import EgressProxy
-from twister.activities.workdir import WorkDirs
 from twister.config import Settings
 from twister.models import ErrorType, JobOptions, StepRequest
+from twister.net.egress import EgressProxy
+from twister.worker.workdirs import WorkDirs
 
 ONLY_127_0_0_1 = "127.0.0.1/32"
 

@@ -3,7 +3,7 @@
 import pytest
 from yt_dlp.utils import DownloadError, GeoRestrictedError
 
-from twister.activities.errors import classify_download_error
+from twister.media.download_errors import classify_download_error
 from twister.models import ErrorType
 
 

@@ -1,6 +1,6 @@
 """Format choice: max_resolution caps the shorter side; audio comes separately when needed."""
 
-from twister.activities.formats import choose_formats
+from twister.media.formats import choose_formats
 from twister.models import JobOptions
 
 DASH = [

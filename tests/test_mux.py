@@ -12,11 +12,12 @@ from temporalio.exceptions import CancelledError
 from temporalio.testing import ActivityEnvironment
 
 from tests.media_site import FFMPEG
-from twister.activities.containers import container_for
-from twister.activities.mux import MuxActivities, ffmpeg_arguments
-from twister.activities.workdir import WorkDirs
+from twister.activities.mux import MuxActivities
 from twister.config import Settings
+from twister.media.containers import container_for
+from twister.media.muxing import ffmpeg_arguments
 from twister.models import DownloadResult, JobOptions, MuxRequest
+from twister.worker.workdirs import WorkDirs
 
 
 def request(video: Path, audio: Path | None, options: JobOptions) -> MuxRequest:
@@ -27,7 +28,6 @@ def request(video: Path, audio: Path | None, options: JobOptions) -> MuxRequest:
         native_video_codec="h264",
         native_audio_codec="aac" if audio else None,
         actual_quality="360p",
-        downloaded_bytes=1,
         extract_duration_ms=1,
         download_duration_ms=1,
         speed_mbps=1.0,

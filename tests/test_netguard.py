@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from twister.netguard import UnsafeUrlError, check_url
+from twister.net.guard import UnsafeUrlError, check_url
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.0/8")]
 

@@ -94,7 +94,7 @@ async def _dev_key(settings: Settings) -> str:
 
     pool = await db.create_pool(settings.database_url)
     try:
-        await db.ensure_schema(pool)
+        await db.migrate(pool)
         return await db.dev_api_key(pool, settings.data_dir / "dev-api-key")
     finally:
         await pool.close()
@@ -122,7 +122,7 @@ def _banner(settings: Settings, key: str, ui: bool) -> str:
 @app.command()
 def worker() -> None:
     """Run a worker: job workflows plus this host's Download, Mux and Upload steps."""
-    from twister.worker import run_worker
+    from twister.worker.main import run_worker
 
     settings = _settings()
     _run_until_signal(lambda stop: run_worker(settings, stop))
@@ -153,7 +153,7 @@ def keys_create(name: str = typer.Option(..., "--name", help="Who the key is for
 
         pool = await db.create_pool(settings.database_url)
         try:
-            await db.ensure_schema(pool)
+            await db.migrate(pool)
             await db.create_api_key(pool, name, key)
         finally:
             await pool.close()

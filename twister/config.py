@@ -7,12 +7,15 @@ deployment points the same settings at a real Temporal cluster, Postgres and S3.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import fields
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from twister.models import StepPolicy
 
 
 def _default_ffmpeg() -> str:
@@ -41,6 +44,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = Field(default="default", description="Temporal namespace.")
     temporal_task_queue: str = Field(default="twister-jobs", description="Shared task queue of the job workflows.")
     temporal_rpc_timeout: float = Field(default=5.0, description="Gateway calls to Temporal give up (503) after this.")
+    start_reconcile_interval: float = Field(
+        default=10.0, description="How often (s) the gateway starts workflows of jobs whose start is unconfirmed."
+    )
     temporal_ui_port: int = Field(default=8233, description="Temporal Web UI port (embedded server).")
 
     # Postgres
@@ -104,6 +110,10 @@ class Settings(BaseSettings):
         """These settings as ``TWISTER_*`` variables, for child processes."""
         values = self.model_dump(exclude={"work_dir"} if self.work_dir is None else set())
         return {f"TWISTER_{name.upper()}": str(value) for name, value in values.items()}
+
+    def step_policy(self) -> StepPolicy:
+        """The retry and timeout settings a new job runs with."""
+        return StepPolicy(**{f.name: getattr(self, f.name) for f in fields(StepPolicy)})
 
     @property
     def job_work_root(self) -> Path:

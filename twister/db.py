@@ -12,49 +12,10 @@ from typing import Any
 import asyncpg
 
 from twister.keys import hash_api_key, new_api_key, new_webhook_secret
-from twister.models import JobOutcome
+from twister.models import JobOutcome, JobStatus, JobStep, WebhookStatus
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id BIGSERIAL PRIMARY KEY,
-    name TEXT NOT NULL,
-    key_hash TEXT NOT NULL UNIQUE,
-    webhook_secret TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    revoked_at BIGINT
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    id UUID PRIMARY KEY,
-    api_key_id BIGINT NOT NULL REFERENCES api_keys(id),
-    url TEXT NOT NULL,
-    request JSONB NOT NULL,
-    created_at BIGINT NOT NULL,
-    status TEXT NOT NULL,
-    step TEXT NOT NULL,
-    finished_at BIGINT,
-    error TEXT,
-    error_type TEXT,
-    s3_key TEXT,
-    title TEXT,
-    file_size BIGINT,
-    download_speed_mbps DOUBLE PRECISION,
-    upload_speed_mbps DOUBLE PRECISION,
-    extract_duration_ms BIGINT,
-    download_duration_ms BIGINT,
-    mux_duration_ms BIGINT,
-    upload_duration_ms BIGINT,
-    total_duration_ms BIGINT,
-    download_retries INTEGER,
-    upload_retries INTEGER,
-    queue_wait_ms BIGINT,
-    requested_quality TEXT,
-    actual_quality TEXT,
-    native_video_codec TEXT,
-    native_audio_codec TEXT,
-    webhook_status TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_owner_created ON jobs (api_key_id, created_at DESC);
-"""
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 7410442
 
 _OUTCOME_COLUMNS = [f.name for f in fields(JobOutcome)]
 _SET_OUTCOME = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(_OUTCOME_COLUMNS))
@@ -69,10 +30,38 @@ async def create_pool(database_url: str) -> asyncpg.Pool:
     return await asyncpg.create_pool(database_url, min_size=0, max_size=10, timeout=5, command_timeout=15)
 
 
-async def ensure_schema(pool: asyncpg.Pool) -> None:
+def migrations() -> list[tuple[int, Path]]:
+    """The numbered SQL files (``0001_name.sql``), in the order they apply."""
+    found = sorted((int(path.name.split("_", 1)[0]), path) for path in MIGRATIONS_DIR.glob("[0-9]*_*.sql"))
+    versions = [version for version, _ in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a number in {MIGRATIONS_DIR}")
+    return found
+
+
+async def migrate(pool: asyncpg.Pool) -> list[int]:
+    """Applies the migrations this database has not had yet, each in the one transaction that also
+    records it; concurrent callers wait on an advisory lock. Returns the versions applied."""
+    applied: list[int] = []
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(7410442)")
-        await conn.execute(_SCHEMA)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+        )
+        done = {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, path in migrations():
+            if version in done:
+                continue
+            await conn.execute(path.read_text())
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                version,
+                path.stem,
+                now_ms(),
+            )
+            applied.append(version)
+    return applied
 
 
 @dataclass(frozen=True)
@@ -124,15 +113,32 @@ async def webhook_secret(pool: asyncpg.Pool, api_key_id: int) -> str:
 async def insert_job(
     pool: asyncpg.Pool, job_id: uuid.UUID, api_key_id: int, url: str, request: dict[str, Any], created_at: int
 ) -> None:
+    """A new job, its workflow not started yet (``workflow_start_pending``)."""
     await pool.execute(
-        "INSERT INTO jobs (id, api_key_id, url, request, created_at, status, step) "
-        "VALUES ($1, $2, $3, $4::jsonb, $5, 'Pending', 'Queued')",
+        "INSERT INTO jobs (id, api_key_id, url, request, created_at, status, step, workflow_start_pending) "
+        "VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, true)",
         job_id,
         api_key_id,
         url,
         json.dumps(request),
         created_at,
+        JobStatus.PENDING,
+        JobStep.QUEUED,
     )
+
+
+async def mark_workflow_started(pool: asyncpg.Pool, job_id: uuid.UUID) -> None:
+    await pool.execute("UPDATE jobs SET workflow_start_pending = false WHERE id = $1", job_id)
+
+
+async def jobs_awaiting_start(pool: asyncpg.Pool, created_before: int, limit: int) -> list[dict[str, Any]]:
+    """Jobs whose workflow start failed or was never confirmed, oldest first."""
+    rows = await pool.fetch(
+        "SELECT * FROM jobs WHERE workflow_start_pending AND created_at < $1 ORDER BY created_at LIMIT $2",
+        created_before,
+        limit,
+    )
+    return [_job(row) for row in rows]
 
 
 async def delete_job(pool: asyncpg.Pool, job_id: uuid.UUID) -> None:
@@ -141,19 +147,31 @@ async def delete_job(pool: asyncpg.Pool, job_id: uuid.UUID) -> None:
 
 async def get_job(pool: asyncpg.Pool, job_id: uuid.UUID, api_key_id: int) -> dict[str, Any] | None:
     row = await pool.fetchrow("SELECT * FROM jobs WHERE id = $1 AND api_key_id = $2", job_id, api_key_id)
-    if row is None:
-        return None
+    return None if row is None else _job(row)
+
+
+def _job(row: asyncpg.Record) -> dict[str, Any]:
     job = dict(row)
     job["request"] = json.loads(job["request"])
     return job
 
 
-async def record_outcome(pool: asyncpg.Pool, job_id: uuid.UUID, outcome: JobOutcome) -> None:
+def _updated_one(result: str) -> bool:
+    """asyncpg returns the command tag, e.g. ``UPDATE 1``."""
+    return result.rsplit(" ", 1)[-1] == "1"
+
+
+async def record_outcome(pool: asyncpg.Pool, job_id: uuid.UUID, outcome: JobOutcome) -> bool:
+    """False when no row has this id."""
     values = asdict(outcome)
-    await pool.execute(
-        f"UPDATE jobs SET {_SET_OUTCOME} WHERE id = $1", job_id, *(values[name] for name in _OUTCOME_COLUMNS)
+    result = await pool.execute(
+        f"UPDATE jobs SET {_SET_OUTCOME}, workflow_start_pending = false WHERE id = $1",
+        job_id,
+        *(values[name] for name in _OUTCOME_COLUMNS),
     )
+    return _updated_one(result)
 
 
-async def record_webhook_status(pool: asyncpg.Pool, job_id: uuid.UUID, status: str) -> None:
-    await pool.execute("UPDATE jobs SET webhook_status = $2 WHERE id = $1", job_id, status)
+async def record_webhook_status(pool: asyncpg.Pool, job_id: uuid.UUID, status: WebhookStatus) -> bool:
+    """False when no row has this id."""
+    return _updated_one(await pool.execute("UPDATE jobs SET webhook_status = $2 WHERE id = $1", job_id, status))

@@ -1,12 +1,13 @@
-"""Typed payloads shared by the gateway, the workflow and the activities.
+"""Typed payloads and names shared by the gateway, the workflow and the activities.
 
-Only dataclasses and enums live here: the workflow sandbox imports this module.
+Only dataclasses, enums and literals live here: the workflow sandbox imports this module.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal, get_args
 
 
 class JobStatus(StrEnum):
@@ -18,6 +19,9 @@ class JobStatus(StrEnum):
     SKIPPED = "Skipped"
 
 
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.WARNING, JobStatus.SKIPPED})
+
+
 class JobStep(StrEnum):
     QUEUED = "Queued"
     DOWNLOADING = "Downloading"
@@ -27,6 +31,19 @@ class JobStep(StrEnum):
     CANCELLED = "Cancelled"
 
 
+class ErrorKind(StrEnum):
+    """The contract's ``error_type``: a technical failure or a content problem."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class WebhookStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
 class ErrorType(StrEnum):
     """Temporal ``ApplicationError.type`` values the activities raise."""
 
@@ -34,29 +51,72 @@ class ErrorType(StrEnum):
     DRM_PROTECTED = "DrmProtected"
     SOURCE_FAILED = "SourceFailed"
     FORBIDDEN_ADDRESS = "ForbiddenAddress"
+    STREAMS_MISSING = "StreamsMissing"
     MUX_FAILED = "MuxFailed"
     STORAGE_FAILED = "StorageFailed"
     WEBHOOK_FAILED = "WebhookFailed"
+    JOB_ROW_MISSING = "JobRowMissing"
 
 
-NON_RETRYABLE_ERRORS = [ErrorType.CONTENT_UNAVAILABLE, ErrorType.DRM_PROTECTED, ErrorType.FORBIDDEN_ADDRESS]
+NON_RETRYABLE_ERRORS = (
+    ErrorType.CONTENT_UNAVAILABLE,
+    ErrorType.DRM_PROTECTED,
+    ErrorType.FORBIDDEN_ADDRESS,
+    ErrorType.STREAMS_MISSING,
+    ErrorType.JOB_ROW_MISSING,
+)
 
-VIDEO_FORMATS = ("mp4", "mkv", "webm", "mov")
-AUDIO_FORMATS = ("m4a", "mp3", "ogg", "opus")
-RESOLUTIONS = ("best", "2160", "1440", "1080", "720", "480", "360")
+
+class ActivityName(StrEnum):
+    """Every activity, by the name the workflow schedules it and the worker registers it under."""
+
+    ASSIGN_WORKER = "assign_worker"
+    DOWNLOAD = "download"
+    MUX = "mux"
+    UPLOAD = "upload"
+    REMOVE_WORKDIR = "remove_workdir"
+    RECORD_OUTCOME = "record_outcome"
+    RECORD_WEBHOOK_STATUS = "record_webhook_status"
+    DELIVER_WEBHOOK = "deliver_webhook"
+
+
+HOST_STEPS = (ActivityName.DOWNLOAD, ActivityName.MUX, ActivityName.UPLOAD)
+"""The steps that run on the worker holding the job's files; their heartbeats carry progress."""
+
+VideoFormat = Literal["mp4", "mkv", "webm", "mov"]
+AudioFormat = Literal["m4a", "mp3", "ogg", "opus"]
+OutputFormat = Literal[VideoFormat, AudioFormat]
+Resolution = Literal["best", "2160", "1440", "1080", "720", "480", "360"]
+AUDIO_FORMATS: tuple[str, ...] = get_args(AudioFormat)
 
 
 @dataclass
 class JobOptions:
     """The create parameters that shape the output file."""
 
-    format: str = "mp4"
+    format: OutputFormat = "mp4"
     audio_only: bool = False
-    max_resolution: str = "best"
+    max_resolution: Resolution = "best"
 
     @property
     def resolution_cap(self) -> int | None:
         return None if self.max_resolution == "best" else int(self.max_resolution)
+
+
+@dataclass
+class StepPolicy:
+    """Retry and timeout settings a job runs with, taken from ``Settings`` when it is created and
+    recorded in its workflow history (so a replay uses the same ones)."""
+
+    download_max_retries: int
+    upload_max_retries: int
+    retry_initial_interval: float
+    retry_max_interval: float
+    heartbeat_timeout: float
+    host_schedule_to_start_timeout: float
+    download_timeout: float
+    webhook_max_attempts: int
+    webhook_timeout: float
 
 
 @dataclass
@@ -66,28 +126,13 @@ class JobInput:
     url: str
     options: JobOptions
     created_at_ms: int
+    policy: StepPolicy
     webhook_url: str | None = None
-
-
-@dataclass
-class StepPolicy:
-    """Retry and timeout settings of the worker that took the job, recorded in the workflow history."""
-
-    download_max_retries: int = 3
-    upload_max_retries: int = 3
-    retry_initial_interval: float = 2.0
-    retry_max_interval: float = 60.0
-    heartbeat_timeout: float = 30.0
-    host_schedule_to_start_timeout: float = 120.0
-    download_timeout: float = 6 * 3600
-    webhook_max_attempts: int = 6
-    webhook_timeout: float = 30.0
 
 
 @dataclass
 class WorkerAssignment:
     task_queue: str
-    policy: StepPolicy
 
 
 @dataclass
@@ -105,7 +150,6 @@ class DownloadResult:
     native_video_codec: str | None
     native_audio_codec: str | None
     actual_quality: str
-    downloaded_bytes: int
     extract_duration_ms: int
     download_duration_ms: int
     speed_mbps: float
@@ -122,7 +166,6 @@ class MuxRequest:
 @dataclass
 class MuxResult:
     path: str
-    file_size: int
     duration_ms: int
 
 
@@ -144,16 +187,15 @@ class UploadResult:
 
 @dataclass
 class JobOutcome:
-    """Everything persisted on the job row once the job reaches a terminal status.
+    """The one list of a job's result fields: everything persisted on the job row once the job
+    reaches a terminal status. Field names are the column names of ``jobs``; the status document
+    and the schema check derive from this class."""
 
-    Field names are the column names of ``jobs``.
-    """
-
-    status: str
-    step: str
+    status: JobStatus
+    step: JobStep
     finished_at: int
     error: str | None = None
-    error_type: str | None = None
+    error_type: ErrorKind | None = None
     s3_key: str | None = None
     title: str | None = None
     file_size: int | None = None
@@ -171,7 +213,7 @@ class JobOutcome:
     actual_quality: str | None = None
     native_video_codec: str | None = None
     native_audio_codec: str | None = None
-    webhook_status: str | None = None
+    webhook_status: WebhookStatus | None = None
 
 
 @dataclass

@@ -11,12 +11,13 @@ import yt_dlp
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from twister.activities.errors import classify_download_error
-from twister.activities.formats import Format, choose_formats
-from twister.activities.probe import probe
-from twister.activities.workdir import WorkDirs
 from twister.config import Settings
-from twister.models import DownloadResult, ErrorType, StepRequest
+from twister.media.download_errors import classify_download_error
+from twister.media.formats import Format, choose_formats
+from twister.media.probe import probe
+from twister.models import ActivityName, DownloadResult, ErrorType, StepRequest
+from twister.worker.heartbeat import Heartbeat
+from twister.worker.workdirs import WorkDirs
 
 
 class _Quiet:
@@ -44,12 +45,11 @@ class _Progress:
     def done(self) -> int:
         return self.finished_bytes + self.current_bytes
 
-    def details(self, speed: float | None, attempt: int) -> dict[str, Any]:
+    def details(self, speed: float | None) -> dict[str, Any]:
         total = max(self.expected_total, self.done)
         speed_mbps = round((speed or 0) / 1e6, 3)
         eta = round((total - self.done) / speed) if speed and total else None
         return {
-            "attempt": attempt,
             "percent": round(100 * self.done / total, 1) if total else None,
             "downloaded_bytes": self.done,
             "total_bytes": total or None,
@@ -64,7 +64,7 @@ class DownloadActivities:
         self._workdirs = workdirs
         self._proxy = egress_proxy_url
 
-    @activity.defn(name="download")
+    @activity.defn(name=ActivityName.DOWNLOAD)
     def download(self, request: StepRequest) -> DownloadResult:
         attempt = activity.info().attempt
         try:
@@ -89,6 +89,8 @@ class DownloadActivities:
             progress.started = time.monotonic()
             yield from chosen
 
+        heartbeat = Heartbeat(attempt=attempt)
+
         def hook(update: dict[str, Any]) -> None:
             if activity.is_cancelled():
                 raise CancelledError("download cancelled")
@@ -97,7 +99,7 @@ class DownloadActivities:
                 progress.current_bytes = 0
             else:
                 progress.current_bytes = int(update.get("downloaded_bytes") or 0)
-            activity.heartbeat(progress.details(update.get("speed"), attempt))
+            heartbeat.update(**progress.details(update.get("speed")))
 
         params: dict[str, Any] = {
             "format": select,
@@ -117,21 +119,21 @@ class DownloadActivities:
             "overwrites": True,
             "proxy": self._proxy,  # every connection passes the SSRF guard, redirects included
         }
-        activity.heartbeat({"attempt": attempt})
         started = time.monotonic()
-        with yt_dlp.YoutubeDL(params) as ydl:
-            info = ydl.extract_info(request.url, download=True)
-        if not info or not chosen:
-            raise ApplicationError(
-                "The downloader found no video or audio stream at this URL. Check that it is a media page.",
-                attempt,
-                type=ErrorType.CONTENT_UNAVAILABLE,
-                non_retryable=True,
-            )
-        finished = time.monotonic()
-        extract_ms = int(((progress.started or finished) - started) * 1000)
-        download_ms = int((finished - (progress.started or started)) * 1000)
-        return self._result(info, chosen, extract_ms, download_ms, attempt)
+        with heartbeat:
+            with yt_dlp.YoutubeDL(params) as ydl:
+                info = ydl.extract_info(request.url, download=True)
+            if not info or not chosen:
+                raise ApplicationError(
+                    "The downloader found no video or audio stream at this URL. Check that it is a media page.",
+                    attempt,
+                    type=ErrorType.CONTENT_UNAVAILABLE,
+                    non_retryable=True,
+                )
+            finished = time.monotonic()
+            extract_ms = int(((progress.started or finished) - started) * 1000)
+            download_ms = int((finished - (progress.started or started)) * 1000)
+            return self._result(info, chosen, extract_ms, download_ms, attempt)
 
     def _result(
         self, info: dict[str, Any], chosen: list[Format], extract_ms: int, download_ms: int, attempt: int
@@ -151,7 +153,6 @@ class DownloadActivities:
             native_video_codec=video.video_codec if video else None,
             native_audio_codec=audio.audio_codec if audio else None,
             actual_quality=video.quality if video else "audio",
-            downloaded_bytes=size,
             extract_duration_ms=extract_ms,
             download_duration_ms=download_ms,
             speed_mbps=round(size / 1e6 / max(download_ms / 1000, 1e-3), 3),

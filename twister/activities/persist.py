@@ -6,19 +6,31 @@ import uuid
 
 import asyncpg
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from twister import db
-from twister.models import JobOutcome
+from twister.models import ActivityName, ErrorType, JobOutcome, WebhookStatus
+
+
+def _row_missing(job_id: str) -> ApplicationError:
+    activity.logger.error("job %s has no row to record its result in", job_id)
+    return ApplicationError(
+        f"Job {job_id} has no row in the jobs table; its result cannot be recorded.",
+        type=ErrorType.JOB_ROW_MISSING,
+        non_retryable=True,
+    )
 
 
 class PersistActivities:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    @activity.defn(name="record_outcome")
+    @activity.defn(name=ActivityName.RECORD_OUTCOME)
     async def record_outcome(self, job_id: str, outcome: JobOutcome) -> None:
-        await db.record_outcome(self._pool, uuid.UUID(job_id), outcome)
+        if not await db.record_outcome(self._pool, uuid.UUID(job_id), outcome):
+            raise _row_missing(job_id)
 
-    @activity.defn(name="record_webhook_status")
-    async def record_webhook_status(self, job_id: str, status: str) -> None:
-        await db.record_webhook_status(self._pool, uuid.UUID(job_id), status)
+    @activity.defn(name=ActivityName.RECORD_WEBHOOK_STATUS)
+    async def record_webhook_status(self, job_id: str, status: WebhookStatus) -> None:
+        if not await db.record_webhook_status(self._pool, uuid.UUID(job_id), status):
+            raise _row_missing(job_id)

@@ -14,8 +14,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from twister.activities.containers import CONTAINERS
-from twister.models import ErrorType, UploadRequest, UploadResult
+from twister.media.containers import CONTAINERS
+from twister.models import ActivityName, ErrorType, UploadRequest, UploadResult
+from twister.worker.heartbeat import Heartbeat
+from twister.worker.workdirs import files_gone
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -28,12 +30,14 @@ class UploadActivities:
         self._s3 = s3
         self._bucket = bucket
 
-    @activity.defn(name="upload")
+    @activity.defn(name=ActivityName.UPLOAD)
     def upload(self, request: UploadRequest) -> UploadResult:
         """boto3 reports progress from its own threads, outside the activity context: they only count
-        bytes, while this thread heartbeats and passes a cancellation on."""
+        bytes, while this thread waits for the transfer and passes a cancellation on."""
         attempt = activity.info().attempt
         path = Path(request.path)
+        if not path.exists():
+            raise files_gone("muxed file")
         size = path.stat().st_size
         sent = [0]
         cancelled = threading.Event()
@@ -46,7 +50,7 @@ class UploadActivities:
         container = CONTAINERS.get(path.suffix.lstrip("."))
         extra = {"ContentType": container.content_type} if container else {}
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=1) as executor:
+        with Heartbeat(attempt=attempt, percent=0.0) as heartbeat, ThreadPoolExecutor(max_workers=1) as executor:
             transfer = executor.submit(
                 self._s3.upload_file,
                 str(path),
@@ -57,11 +61,11 @@ class UploadActivities:
                 Callback=on_progress,
             )
             while True:
-                activity.heartbeat({"attempt": attempt, "percent": round(100 * sent[0] / max(size, 1), 1)})
+                heartbeat.update(percent=round(100 * sent[0] / max(size, 1), 1))
                 if activity.is_cancelled():
                     cancelled.set()
                 try:
-                    transfer.result(timeout=1.0)
+                    transfer.result(timeout=0.5)
                     break
                 except FutureTimeout:
                     continue

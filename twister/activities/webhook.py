@@ -17,8 +17,8 @@ from temporalio.exceptions import ApplicationError
 
 from twister import db
 from twister.config import Settings
-from twister.models import ErrorType, JobOutcome, JobStatus, WebhookRequest
-from twister.netguard import UnsafeUrlError, check_url
+from twister.models import ActivityName, ErrorType, JobOutcome, JobStatus, WebhookRequest
+from twister.net.guard import UnsafeUrlError, check_url
 from twister.storage import presigned_url
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class WebhookActivities:
         self._s3 = s3
         self._proxy = egress_proxy_url
 
-    @activity.defn(name="deliver_webhook")
+    @activity.defn(name=ActivityName.DELIVER_WEBHOOK)
     async def deliver_webhook(self, request: WebhookRequest) -> None:
         try:
             await asyncio.to_thread(check_url, request.webhook_url, self._settings.allowed_network_list, "webhook_url")

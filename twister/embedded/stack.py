@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from types import TracebackType
 from typing import Self
@@ -28,16 +28,9 @@ class EmbeddedStack:
     bucket exist). More children (worker, gateway) can be handed over with ``add``; they are stopped first.
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        ui: bool = True,
-        temporal_search_attributes: Mapping[str, str] | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, *, ui: bool = True) -> None:
         self.settings = settings
         self.ui = ui
-        self.temporal_search_attributes = dict(temporal_search_attributes or {})
         self.timings: dict[str, float] = {}
         self._processes: list[ManagedProcess] = []
         self._services: set[ManagedProcess] = set()
@@ -78,7 +71,7 @@ class EmbeddedStack:
             # Spawning happens here, in the caller's thread, so that an interrupt can never leave an
             # unregistered child behind; the (slow) waiting runs concurrently in threads.
             waits: dict[str, tuple[Waiter, ManagedProcess]] = {}
-            temporal = launch_temporal(settings, ui=self.ui, search_attributes=self.temporal_search_attributes)
+            temporal = launch_temporal(settings, ui=self.ui)
             waits["temporal"] = (wait_temporal, self._add_service(temporal))
             waits["s3"] = (wait_s3, self._add_service(launch_s3(settings)))
             waits["postgres"] = (wait_postgres, self._add_service(launch_postgres(settings)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping
 
 from twister.config import Settings
 from twister.embedded.process import (
@@ -16,9 +15,7 @@ from twister.embedded.process import (
 )
 
 
-def launch_temporal(
-    settings: Settings, *, ui: bool, search_attributes: Mapping[str, str] | None = None
-) -> ManagedProcess:
+def launch_temporal(settings: Settings, *, ui: bool) -> ManagedProcess:
     """Spawn the server without waiting for it (see ``wait_temporal``)."""
     db_dir = settings.data_dir / "temporal"
     argv = [
@@ -44,8 +41,6 @@ def launch_temporal(
     argv += ["--ui-port", str(settings.temporal_ui_port)] if ui else ["--headless"]
     if settings.temporal_namespace != "default":
         argv += ["--namespace", settings.temporal_namespace]
-    for name, kind in (search_attributes or {}).items():
-        argv += ["--search-attribute", f"{name}={kind}"]
     stop_leftover("temporal", settings.data_dir)
     ensure_port_free(settings.temporal_port, "Temporal", "TWISTER_TEMPORAL_ADDRESS")
     if ui:

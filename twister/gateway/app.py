@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from twister.config import Settings
 from twister.gateway import jobs
 from twister.gateway.deps import Services
 from twister.gateway.errors import error_response, install_error_handlers
+from twister.gateway.starts import reconcile_forever
 from twister.storage import s3_client
 
 
@@ -23,7 +25,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await db.create_pool(settings.database_url)
         with contextlib.suppress(OSError):  # the database is down: requests answer 503 until it is back
-            await db.ensure_schema(pool)
+            await db.migrate(pool)
         temporal = await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
@@ -31,8 +33,13 @@ def create_app(settings: Settings) -> FastAPI:
             # a request waits for Temporal at most this long, then answers 503
             retry_config=RetryConfig(max_elapsed_time_millis=int(settings.temporal_rpc_timeout * 1000)),
         )
-        app.state.services = Services(settings=settings, pool=pool, temporal=temporal, s3=s3_client(settings))
+        services = Services(settings=settings, pool=pool, temporal=temporal, s3=s3_client(settings))
+        app.state.services = services
+        reconciler = asyncio.create_task(reconcile_forever(services))
         yield
+        reconciler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconciler
         await pool.close()
 
     app = FastAPI(title="twister", version="0.1.0", lifespan=lifespan)

@@ -7,12 +7,19 @@ import logging
 
 import asyncpg
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
 log = logging.getLogger(__name__)
+
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+)
 
 
 class ApiError(Exception):
@@ -37,25 +44,12 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "Request failed"
         return error_response(exc.status_code, "Not found" if exc.status_code == 404 else message)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(part) for part in first.get("loc", ())[1:])
-        return error_response(422, f"{where or 'request'}: {first.get('msg', 'invalid')}")
-
     @app.exception_handler(RPCError)
     async def temporal_error(_: Request, exc: RPCError) -> JSONResponse:
         log.warning("temporal call failed: %s", exc.status)
         return error_response(503, "The workflow service (Temporal) is unreachable; try again shortly")
 
-    database_errors: tuple[type[Exception], ...] = (
-        OSError,
-        asyncio.TimeoutError,
-        asyncpg.PostgresConnectionError,
-        asyncpg.InterfaceError,
-        asyncpg.CannotConnectNowError,
-    )
-    for error_class in database_errors:
+    for error_class in DATABASE_ERRORS:
 
         @app.exception_handler(error_class)
         async def database_error(_: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""``/jobs`` routes: thin, the work is in schemas, status and the workflow."""
+"""``/jobs`` routes: thin, the work is in schemas, starts, status and the workflow."""
 
 from __future__ import annotations
 
@@ -10,17 +10,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from temporalio.service import RPCError
 
 from twister import db
 from twister.gateway.deps import ApiKeyDep, Services, ServicesDep
 from twister.gateway.errors import ApiError
 from twister.gateway.schemas import parse_job_create
+from twister.gateway.starts import StartUnconfirmed, TemporalUnreachable, confirm_started, start_job_workflow
 from twister.gateway.status import active_document, finished_document
-from twister.models import JobInput, JobStatus, JobStep
-from twister.netguard import UnsafeUrlError, check_url
+from twister.models import ErrorKind, JobStatus, JobStep
+from twister.net.guard import UnsafeUrlError, check_url
 from twister.storage import presigned_url
-from twister.workflows import DownloadJobWorkflow
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -45,22 +44,20 @@ async def create_job(request: Request, svc: ServicesDep, key: ApiKeyDep) -> JSON
     job_id = uuid.uuid4()
     created_at = db.now_ms()
     await db.insert_job(svc.pool, job_id, key.id, job.url, job.echo(), created_at)
-    job_input = JobInput(str(job_id), key.id, job.url, job.options(), created_at, job.webhook_url)
+    job_input = job.job_input(str(job_id), key.id, created_at, svc.settings.step_policy())
     try:
-        await svc.temporal.start_workflow(
-            DownloadJobWorkflow.run,
-            job_input,
-            id=str(job_id),
-            task_queue=svc.settings.temporal_task_queue,
-            memo={"status": str(JobStatus.PENDING), "step": str(JobStep.QUEUED)},
-            rpc_timeout=timedelta(seconds=svc.settings.temporal_rpc_timeout),
-        )
-    except (RPCError, RuntimeError, OSError) as exc:
+        await start_job_workflow(svc.temporal, svc.settings, job_input)
+    except TemporalUnreachable as exc:
         await db.delete_job(svc.pool, job_id)
         log.warning("could not start job %s: %s", job_id, exc)
         raise ApiError(
             503, "The workflow service (Temporal) is unreachable; the job was not created. Try again shortly."
         ) from None
+    except StartUnconfirmed as exc:
+        # It may have started anyway: the job is kept, and the reconciler makes sure it runs.
+        log.warning("start of job %s unconfirmed (%s); the reconciler will confirm it", job_id, exc)
+    else:
+        await confirm_started(svc, job_id)
     log.info("job %s created", job_id)
     return JSONResponse({"job_id": str(job_id)}, status_code=201)
 
@@ -89,7 +86,7 @@ async def get_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> dict[str, An
                 **row,
                 "status": JobStatus.FAILED,
                 "step": JobStep.FINISHED,
-                "error_type": "error",
+                "error_type": ErrorKind.ERROR,
                 "error": "The job's workflow ended without a result (terminated by an operator); retry the job.",
             },
             None,

@@ -5,15 +5,12 @@ wrong type."""
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from twister.gateway.errors import ApiError
-from twister.models import AUDIO_FORMATS, JobOptions
-
-Resolution = Literal["best", "2160", "1440", "1080", "720", "480", "360"]
-OutputFormat = Literal["mp4", "mkv", "webm", "mov", "m4a", "mp3", "ogg", "opus"]
+from twister.models import AUDIO_FORMATS, JobInput, JobOptions, OutputFormat, Resolution, StepPolicy
 
 NOT_YET_SUPPORTED = frozenset(
     {
@@ -55,13 +52,20 @@ class JobCreate(BaseModel):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     def options(self) -> JobOptions:
-        default = "m4a" if self.audio_only else "mp4"
+        default: OutputFormat = "m4a" if self.audio_only else "mp4"
         return JobOptions(format=self.format or default, audio_only=self.audio_only, max_resolution=self.max_resolution)
+
+    def job_input(self, job_id: str, api_key_id: int, created_at_ms: int, policy: StepPolicy) -> JobInput:
+        return JobInput(job_id, api_key_id, self.url, self.options(), created_at_ms, policy, self.webhook_url)
 
     def echo(self) -> dict[str, Any]:
         """The effective create parameters, echoed back on the finished job."""
         options = self.options()
-        echoed = {"format": options.format, "audio_only": options.audio_only, "max_resolution": options.max_resolution}
+        echoed: dict[str, Any] = {
+            "format": options.format,
+            "audio_only": options.audio_only,
+            "max_resolution": options.max_resolution,
+        }
         if self.webhook_url:
             echoed["webhook_url"] = self.webhook_url
         return echoed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import timedelta
 from typing import Any
 
@@ -9,30 +10,14 @@ from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from twister.models import JobStatus, JobStep
+from twister.models import HOST_STEPS, TERMINAL_STATUSES, JobOutcome, JobStatus, JobStep
 
-FINISHED_FIELDS = (
-    "title",
-    "download_speed_mbps",
-    "download_duration_ms",
-    "mux_duration_ms",
-    "upload_duration_ms",
-    "file_size",
-    "download_retries",
-    "upload_retries",
-    "queue_wait_ms",
-    "requested_quality",
-    "actual_quality",
-    "webhook_status",
-    "finished_at",
-    "error_type",
-    "upload_speed_mbps",
-    "extract_duration_ms",
-    "total_duration_ms",
-    "native_video_codec",
-    "native_audio_codec",
-)
-_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+BASE_OUTCOME_FIELDS = ("status", "step", "error")
+"""Outcome fields that are part of the base document, present while the job runs too."""
+
+FINISHED_FIELDS = tuple(f.name for f in fields(JobOutcome) if f.name not in BASE_OUTCOME_FIELDS and f.name != "s3_key")
+"""What a finished job's document adds, each only when it has a value (``s3_key`` becomes ``s3_url``)."""
+
 _PROGRESS_FIELDS = ("percent", "downloaded_bytes", "total_bytes", "speed_mbps", "eta_s")
 
 
@@ -59,8 +44,9 @@ def finished_document(row: dict[str, Any], s3_url: str | None) -> dict[str, Any]
 
 
 async def active_document(client: Client, row: dict[str, Any], rpc_timeout: timedelta) -> dict[str, Any] | None:
-    """Status of a running job from ``describe()``, which needs no worker. None when the workflow
-    has closed in the meantime (the row then holds the answer)."""
+    """Status of a running job from ``describe()``, which needs no worker. None when the job has
+    finished in the meantime: its row then holds the answer (the workflow writes the row before it
+    sets a terminal memo, and may run on to deliver the webhook)."""
     try:
         description = await client.get_workflow_handle(str(row["id"])).describe(rpc_timeout=rpc_timeout)
     except RPCError as exc:
@@ -74,6 +60,8 @@ async def active_document(client: Client, row: dict[str, Any], rpc_timeout: time
         return None
     memo = await description.memo()
     status = str(memo.get("status", JobStatus.PENDING))
+    if status in TERMINAL_STATUSES:
+        return None
     document = base_document(row, status, str(memo.get("step", JobStep.QUEUED)))
     if status == JobStatus.PROCESSING:
         progress = await _progress(client, description.raw_description.pending_activities)
@@ -84,7 +72,7 @@ async def active_document(client: Client, row: dict[str, Any], rpc_timeout: time
 
 async def _progress(client: Client, pending: Any) -> dict[str, Any] | None:
     for activity in pending:
-        if activity.activity_type.name not in ("download", "mux", "upload") or not activity.heartbeat_details.payloads:
+        if activity.activity_type.name not in HOST_STEPS or not activity.heartbeat_details.payloads:
             continue
         details = await client.data_converter.decode(list(activity.heartbeat_details.payloads))
         if details and isinstance(details[0], dict):

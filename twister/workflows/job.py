@@ -18,7 +18,9 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 with workflow.unsafe.imports_passed_through():
     from twister.models import (
         NON_RETRYABLE_ERRORS,
+        ActivityName,
         DownloadResult,
+        ErrorKind,
         ErrorType,
         JobInput,
         JobOutcome,
@@ -26,11 +28,11 @@ with workflow.unsafe.imports_passed_through():
         JobStep,
         MuxRequest,
         MuxResult,
-        StepPolicy,
         StepRequest,
         UploadRequest,
         UploadResult,
         WebhookRequest,
+        WebhookStatus,
         WorkerAssignment,
     )
 
@@ -39,12 +41,21 @@ T = TypeVar("T")
 MAX_HOSTS = 3
 """How many workers a job may move through when the one holding it dies."""
 
+MAX_DOWNLOADS_PER_HOST = 2
+"""When the downloaded or muxed files vanish from the worker, the job downloads once more there."""
+
 MUX_MAX_RETRIES = 2
 """ffmpeg failures are technical errors: retried, but rarely fixed by more attempts."""
 
 CANCELLED_MESSAGE = "Job cancelled by user"
+FILES_GONE_MESSAGE = "The job's files vanished from the worker even after a fresh download; retry the job."
 _CONTENT_ERRORS = {ErrorType.CONTENT_UNAVAILABLE: JobStatus.WARNING, ErrorType.DRM_PROTECTED: JobStatus.SKIPPED}
 _SHORT = timedelta(seconds=30)
+
+
+def _error_type(err: BaseException) -> str | None:
+    cause = err.cause if isinstance(err, ActivityError) else None
+    return cause.type if isinstance(cause, ApplicationError) else None
 
 
 def _host_lost(err: ActivityError) -> bool:
@@ -73,8 +84,7 @@ def _attempts_of_failure(err: ActivityError, max_attempts: int) -> int:
 @workflow.defn(name="DownloadJob")
 class DownloadJobWorkflow:
     def __init__(self) -> None:
-        self._policy = StepPolicy()
-        self._attempts = {"download": 0, "upload": 0}
+        self._attempts = {ActivityName.DOWNLOAD: 0, ActivityName.UPLOAD: 0}
         self._queue_wait_ms: int | None = None
         self._step = JobStep.QUEUED
 
@@ -90,28 +100,27 @@ class DownloadJobWorkflow:
         outcome.total_duration_ms = outcome.finished_at - job.created_at_ms
         outcome.queue_wait_ms = self._queue_wait_ms
         outcome.requested_quality = job.options.max_resolution
-        outcome.download_retries = max(self._attempts["download"] - 1, 0) if self._attempts["download"] else None
-        outcome.upload_retries = max(self._attempts["upload"] - 1, 0) if self._attempts["upload"] else None
+        outcome.download_retries = self._retries(ActivityName.DOWNLOAD)
+        outcome.upload_retries = self._retries(ActivityName.UPLOAD)
         if job.webhook_url:
-            outcome.webhook_status = "pending"
-        await self._persist("record_outcome", job.job_id, outcome)
-        # Only now: the gateway answers from the memo until the row holds the full terminal document.
-        self._set_state(JobStatus(outcome.status), JobStep(outcome.step))
+            outcome.webhook_status = WebhookStatus.PENDING
+        await self._persist(ActivityName.RECORD_OUTCOME, job.job_id, outcome)
+        # Only now: a terminal memo sends the gateway to the row, which holds the full document.
+        self._set_state(outcome.status, outcome.step)
         if job.webhook_url:
             outcome.webhook_status = await self._notify(job, job.webhook_url, outcome)
-            await self._persist("record_webhook_status", job.job_id, outcome.webhook_status)
+            await self._persist(ActivityName.RECORD_WEBHOOK_STATUS, job.job_id, outcome.webhook_status)
         return outcome
 
     async def _process(self, job: JobInput) -> tuple[DownloadResult, MuxResult, UploadResult]:
         for host in range(MAX_HOSTS):
             assignment = await workflow.execute_activity(
-                "assign_worker",
+                ActivityName.ASSIGN_WORKER,
                 job.job_id,
                 result_type=WorkerAssignment,
                 start_to_close_timeout=_SHORT,
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5)),
             )
-            self._policy = assignment.policy
             if self._queue_wait_ms is None:
                 self._queue_wait_ms = self._now_ms() - job.created_at_ms
             lost = False
@@ -124,43 +133,51 @@ class DownloadJobWorkflow:
                 workflow.logger.warning("worker %s is gone; moving job to another worker", assignment.task_queue)
             finally:
                 if not lost:  # a dead host's files are removed by that host's sweep
-                    await self._remove_workdir(job.job_id, assignment.task_queue)
+                    await self._remove_workdir(job, assignment.task_queue)
         raise AssertionError("unreachable")
 
     async def _steps_on_host(self, job: JobInput, queue: str) -> tuple[DownloadResult, MuxResult, UploadResult]:
-        policy = self._policy
-        request = StepRequest(job_id=job.job_id, url=job.url, options=job.options)
+        for round_ in range(MAX_DOWNLOADS_PER_HOST):
+            try:
+                return await self._download_mux_upload(job, queue)
+            except ActivityError as err:
+                if _error_type(err) != ErrorType.STREAMS_MISSING or round_ == MAX_DOWNLOADS_PER_HOST - 1:
+                    raise
+                workflow.logger.warning("files of %s vanished on %s; downloading again", job.job_id, queue)
+        raise AssertionError("unreachable")
+
+    async def _download_mux_upload(self, job: JobInput, queue: str) -> tuple[DownloadResult, MuxResult, UploadResult]:
+        policy = job.policy
         self._set_state(JobStatus.PROCESSING, JobStep.DOWNLOADING)
         download = await self._host_step(
-            "download", request, DownloadResult, queue, policy.download_max_retries, policy.download_timeout
+            job,
+            ActivityName.DOWNLOAD,
+            StepRequest(job_id=job.job_id, url=job.url, options=job.options),
+            DownloadResult,
+            queue,
+            policy.download_max_retries,
         )
-        self._attempts["download"] += download.attempt
+        self._attempts[ActivityName.DOWNLOAD] += download.attempt
         self._set_state(JobStatus.PROCESSING, JobStep.MUXING)
         mux = await self._host_step(
-            "mux",
-            MuxRequest(job.job_id, job.options, download),
-            MuxResult,
-            queue,
-            MUX_MAX_RETRIES,
-            policy.download_timeout,
+            job, ActivityName.MUX, MuxRequest(job.job_id, job.options, download), MuxResult, queue, MUX_MAX_RETRIES
         )
         self._set_state(JobStatus.PROCESSING, JobStep.UPLOADING)
-        key = f"{job.job_id}.{job.options.format}"
         upload = await self._host_step(
-            "upload",
-            UploadRequest(job.job_id, mux.path, key),
+            job,
+            ActivityName.UPLOAD,
+            UploadRequest(job.job_id, mux.path, f"{job.job_id}.{job.options.format}"),
             UploadResult,
             queue,
             policy.upload_max_retries,
-            policy.download_timeout,
         )
-        self._attempts["upload"] += upload.attempt
+        self._attempts[ActivityName.UPLOAD] += upload.attempt
         return download, mux, upload
 
     async def _host_step(
-        self, name: str, arg: Any, result_type: type[T], queue: str, max_retries: int, timeout: float
+        self, job: JobInput, name: ActivityName, arg: Any, result_type: type[T], queue: str, max_retries: int
     ) -> T:
-        policy = self._policy
+        policy = job.policy
         try:
             result: T = await workflow.execute_activity(
                 name,
@@ -168,9 +185,9 @@ class DownloadJobWorkflow:
                 result_type=result_type,
                 task_queue=queue,
                 schedule_to_start_timeout=timedelta(seconds=policy.host_schedule_to_start_timeout),
-                start_to_close_timeout=timedelta(seconds=timeout),
+                start_to_close_timeout=timedelta(seconds=policy.download_timeout),
                 heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout),
-                retry_policy=self._retry(max_retries + 1),
+                retry_policy=self._retry(job, max_retries + 1),
             )
             return result
         except ActivityError as err:
@@ -178,53 +195,61 @@ class DownloadJobWorkflow:
                 self._attempts[name] += _attempts_of_failure(err, max_retries + 1)
             raise
 
-    async def _remove_workdir(self, job_id: str, queue: str) -> None:
+    async def _remove_workdir(self, job: JobInput, queue: str) -> None:
         try:
             await workflow.execute_activity(
-                "remove_workdir",
-                job_id,
+                ActivityName.REMOVE_WORKDIR,
+                job.job_id,
                 task_queue=queue,
-                schedule_to_start_timeout=timedelta(seconds=self._policy.host_schedule_to_start_timeout),
+                schedule_to_start_timeout=timedelta(seconds=job.policy.host_schedule_to_start_timeout),
                 start_to_close_timeout=_SHORT,
                 retry_policy=RetryPolicy(maximum_attempts=3),
             )
         except ActivityError:
-            workflow.logger.warning("could not remove the work directory of %s on %s; its sweep will", job_id, queue)
+            workflow.logger.warning(
+                "could not remove the work directory of %s on %s; its sweep will", job.job_id, queue
+            )
 
-    async def _persist(self, name: str, *args: Any) -> None:
+    async def _persist(self, name: ActivityName, *args: Any) -> None:
         """Retried until the database answers: an accepted job must reach its terminal row."""
         await workflow.execute_activity(
             name,
             args=list(args),
             start_to_close_timeout=_SHORT,
-            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+            retry_policy=RetryPolicy(
+                maximum_interval=timedelta(seconds=30), non_retryable_error_types=[ErrorType.JOB_ROW_MISSING]
+            ),
         )
 
-    async def _notify(self, job: JobInput, webhook_url: str, outcome: JobOutcome) -> str:
+    async def _notify(self, job: JobInput, webhook_url: str, outcome: JobOutcome) -> WebhookStatus:
         try:
             await workflow.execute_activity(
-                "deliver_webhook",
+                ActivityName.DELIVER_WEBHOOK,
                 WebhookRequest(job.job_id, job.api_key_id, webhook_url, job.url, outcome),
-                start_to_close_timeout=timedelta(seconds=self._policy.webhook_timeout + 10),
-                retry_policy=self._retry(self._policy.webhook_max_attempts),
+                start_to_close_timeout=timedelta(seconds=job.policy.webhook_timeout + 10),
+                retry_policy=self._retry(job, job.policy.webhook_max_attempts),
             )
         except ActivityError as err:
             workflow.logger.warning("webhook for %s failed: %s", job.job_id, err.cause)
-            return "failed"
-        return "delivered"
+            return WebhookStatus.FAILED
+        return WebhookStatus.DELIVERED
 
-    def _retry(self, maximum_attempts: int) -> RetryPolicy:
+    @staticmethod
+    def _retry(job: JobInput, maximum_attempts: int) -> RetryPolicy:
         return RetryPolicy(
-            initial_interval=timedelta(seconds=self._policy.retry_initial_interval),
+            initial_interval=timedelta(seconds=job.policy.retry_initial_interval),
             backoff_coefficient=2.0,
-            maximum_interval=timedelta(seconds=self._policy.retry_max_interval),
+            maximum_interval=timedelta(seconds=job.policy.retry_max_interval),
             maximum_attempts=maximum_attempts,
             non_retryable_error_types=[str(t) for t in NON_RETRYABLE_ERRORS],
         )
 
-    def _fill_success(
-        self, outcome: JobOutcome, download: DownloadResult, mux: MuxResult, upload: UploadResult
-    ) -> None:
+    def _retries(self, step: ActivityName) -> int | None:
+        attempts = self._attempts[step]
+        return max(attempts - 1, 0) if attempts else None
+
+    @staticmethod
+    def _fill_success(outcome: JobOutcome, download: DownloadResult, mux: MuxResult, upload: UploadResult) -> None:
         outcome.s3_key = upload.key
         outcome.title = download.title
         outcome.file_size = upload.file_size
@@ -242,16 +267,16 @@ class DownloadJobWorkflow:
         cause = err.cause if isinstance(err, ActivityError) else err
         failed_step = self._step
         outcome.status = JobStatus.FAILED
-        outcome.error_type = "error"
+        outcome.error_type = ErrorKind.ERROR
         if isinstance(cause, asyncio.CancelledError | CancelledError):
             outcome.step = JobStep.CANCELLED
             outcome.error = CANCELLED_MESSAGE
         elif isinstance(cause, ApplicationError):
-            outcome.error = cause.message
+            outcome.error = FILES_GONE_MESSAGE if cause.type == ErrorType.STREAMS_MISSING else cause.message
             content_status = _CONTENT_ERRORS.get(ErrorType(cause.type)) if cause.type in set(ErrorType) else None
             if content_status is not None:
                 outcome.status = content_status
-                outcome.error_type = "warning"
+                outcome.error_type = ErrorKind.WARNING
         elif isinstance(cause, TimeoutError):
             outcome.error = (
                 f"The {failed_step.lower()} step timed out ({cause.type.name.lower() if cause.type else 'timeout'}) "

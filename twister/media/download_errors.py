@@ -11,8 +11,8 @@ import re
 from temporalio.exceptions import ApplicationError
 from yt_dlp.utils import GeoRestrictedError, UnsupportedError
 
-from twister.activities.egress import FORBIDDEN_REASON
 from twister.models import ErrorType
+from twister.net.egress import FORBIDDEN_REASON
 
 _DRM = re.compile(r"\bDRM\b|drm.protected", re.IGNORECASE)
 _CONTENT = re.compile(

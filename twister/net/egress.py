@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Self
 from urllib.parse import urlsplit
 
-from twister.netguard import IPNetwork, UnsafeUrlError, checked_addresses
+from twister.net.guard import IPNetwork, UnsafeUrlError, checked_addresses
 
 log = logging.getLogger(__name__)
 

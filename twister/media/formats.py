@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twister.activities.containers import container_for
+from twister.media.containers import container_for
 from twister.models import JobOptions
 
 Format = dict[str, Any]

@@ -14,6 +14,10 @@ import shutil
 import threading
 from pathlib import Path
 
+from temporalio.exceptions import ApplicationError
+
+from twister.models import ErrorType
+
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".lock"
@@ -75,3 +79,13 @@ class WorkDirs:
         finally:
             os.close(fd)
         return True
+
+
+def files_gone(what: str) -> ApplicationError:
+    """The files a step works on are gone from this worker (cleaned up, disk replaced): the workflow
+    downloads the source again on this host rather than retrying a step that cannot succeed."""
+    return ApplicationError(
+        f"The {what} are gone from the worker; the job downloads the source again.",
+        type=ErrorType.STREAMS_MISSING,
+        non_retryable=True,
+    )

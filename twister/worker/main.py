@@ -11,30 +11,25 @@ import logging
 import socket
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from twister import db
 from twister.activities.download import DownloadActivities
-from twister.activities.egress import EgressProxy
-from twister.activities.host import HostActivities, JobSlots
+from twister.activities.host import HostActivities
 from twister.activities.mux import MuxActivities
 from twister.activities.persist import PersistActivities
 from twister.activities.upload import UploadActivities
 from twister.activities.webhook import WebhookActivities
-from twister.activities.workdir import WorkDirs
 from twister.config import Settings
-from twister.models import StepPolicy
+from twister.net.egress import EgressProxy
 from twister.storage import s3_client
+from twister.worker.slots import JobSlots
+from twister.worker.workdirs import WorkDirs
 from twister.workflows import DownloadJobWorkflow
 
 log = logging.getLogger(__name__)
-
-
-def step_policy(settings: Settings) -> StepPolicy:
-    return StepPolicy(**{f.name: getattr(settings, f.name) for f in fields(StepPolicy)})
 
 
 async def _sweep_forever(workdirs: WorkDirs, interval: float) -> None:
@@ -46,14 +41,12 @@ async def _sweep_forever(workdirs: WorkDirs, interval: float) -> None:
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     pool = await db.create_pool(settings.database_url)
-    await db.ensure_schema(pool)
+    await db.migrate(pool)
     s3 = s3_client(settings)
     workdirs = WorkDirs(settings.job_work_root)
     host_queue = f"{settings.temporal_task_queue}@{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-    policy = step_policy(settings)
-    host = HostActivities(
-        host_queue, policy, workdirs, JobSlots(settings.worker_max_jobs, ttl_seconds=policy.download_timeout * 2)
-    )
+    slots = JobSlots(settings.worker_max_jobs, ttl_seconds=settings.download_timeout * 2)
+    host = HostActivities(host_queue, workdirs, slots)
     persist = PersistActivities(pool)
     mux = MuxActivities(settings, workdirs)
     upload = UploadActivities(s3, settings.s3_bucket)

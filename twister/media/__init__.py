@@ -1,0 +1,1 @@
+"""Media helpers: what a source offers, what a container holds, what a file contains."""
