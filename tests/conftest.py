@@ -51,12 +51,24 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaSite]:
         yield site
 
 
+def work_root(settings: Settings, worker_name: str) -> Path:
+    """Each test worker is a host of its own, with its own work root."""
+    return settings.data_dir / f"work-{worker_name}"
+
+
+def leftover_work_dirs(settings: Settings, job_id: str) -> list[Path]:
+    """The job's work directories still on any test worker's disk."""
+    return sorted(settings.data_dir.glob(f"work-*/{job_id}"))
+
+
 @pytest.fixture(scope="session")
-def start_worker(settings: Settings, stack: EmbeddedStack) -> Iterator[Callable[[str], ManagedProcess]]:
+def start_worker(settings: Settings, stack: EmbeddedStack) -> Iterator[Callable[..., ManagedProcess]]:
+    """``start(name, host=name)``: a worker process on the work root of ``host``."""
     started: list[ManagedProcess] = []
 
-    def start(name: str) -> ManagedProcess:
-        process = twister_process(settings, name, "worker").start()
+    def start(name: str, host: str | None = None) -> ManagedProcess:
+        root = work_root(settings, host or name)
+        process = twister_process(settings, name, "worker", TWISTER_WORK_DIR=str(root)).start()
         started.append(process)
         wait_worker_ready(process)
         return process
@@ -67,7 +79,7 @@ def start_worker(settings: Settings, stack: EmbeddedStack) -> Iterator[Callable[
 
 
 @pytest.fixture(scope="session")
-def worker(start_worker: Callable[[str], ManagedProcess]) -> ManagedProcess:
+def worker(start_worker: Callable[..., ManagedProcess]) -> ManagedProcess:
     return start_worker("worker-main")
 
 

@@ -3,14 +3,13 @@
 ``generate_media(root)`` writes a short clip as DASH (separate audio, two video resolutions), HLS (the same
 renditions, separate audio rendition), progressive MP4s (landscape and vertical), a VP9/Opus WebM and an HTML
 page with a ``<video>`` tag. ``MediaSite(library)`` serves that folder on 127.0.0.1 with Range support, a
-throttled ``/slow/`` mirror, a redirect
-(``/redirect?to=URL``), forced statuses (``/status/<code>/...``) and a flaky mirror (``/flaky/<n>/...``).
+throttled ``/slow/`` mirror, a redirect (``/redirect?to=URL``), a flaky mirror (``/flaky/<n>/...``) and a
+mirror whose first answer is late (``/delay/<seconds>/...``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import mimetypes
 import re
@@ -58,9 +57,6 @@ class MediaLibrary:
 
     root: Path
     duration: float = float(DURATION)
-    fps: int = FPS
-    audio_sample_rate: int = SAMPLE_RATE
-    audio_channels: int = 2
     # (width, height) of the video renditions of the DASH and HLS streams, largest first.
     renditions: tuple[tuple[int, int], ...] = ((1280, 720), (640, 360))
     progressive_size: tuple[int, int] = (640, 360)
@@ -71,8 +67,7 @@ class MediaLibrary:
     progressive: str = "progressive.mp4"
     vertical: str = "vertical.mp4"
     page: str = "page.html"
-    webm: str | None = None  # "clip.webm" when this ffmpeg has libvpx-vp9 and libopus
-    generation_seconds: float = 0.0
+    webm: str = "clip.webm"
 
     def path(self, rel: str) -> Path:
         return self.root / rel
@@ -92,16 +87,8 @@ def _wait(procs: list[subprocess.Popen[bytes]]) -> None:
         raise RuntimeError("ffmpeg failed:\n" + "\n".join(errors))
 
 
-@functools.cache
-def ffmpeg_encoders() -> frozenset[str]:
-    out = subprocess.run([FFMPEG, "-hide_banner", "-encoders"], capture_output=True, text=True, check=True)
-    pattern = re.compile(r"^ [VAS.][F.][S.][X.][B.][D.] (\S+)", re.MULTILINE)
-    return frozenset(m.group(1) for m in pattern.finditer(out.stdout))
-
-
 def generate_media(root: Path) -> MediaLibrary:
     """Write the media library under root (created if needed); takes well under a second on 2 cores."""
-    started = time.monotonic()
     root.mkdir(parents=True, exist_ok=True)
     parts = root / "parts"  # elementary encodes that the streams are remuxed from
     for sub in ("parts", "clip", "hls"):
@@ -123,19 +110,15 @@ def generate_media(root: Path) -> MediaLibrary:
         "-map", "1:a", *_AAC, "-vn", str(parts / "audio.m4a"),
         "-map", "2:v", "-map", "1:a", *_X264, *_AAC, "-movflags", "+faststart", str(root / lib.vertical),
     ]  # fmt: skip
-    procs = [_run(encode)]
-    webm = None
-    if {"libvpx-vp9", "libopus"} <= ffmpeg_encoders():
-        webm = "clip.webm"
-        ww, wh = lib.webm_size
-        procs.append(_run([
-            *ff,
-            "-f", "lavfi", "-i", f"testsrc2=size={ww}x{wh}:rate={FPS}:duration={DURATION}",
-            "-f", "lavfi", "-i", sine,
-            "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1", "-b:v", "400k",
-            "-g", str(FPS), "-c:a", "libopus", "-b:a", "64k", str(root / webm),
-        ]))  # fmt: skip
-    _wait(procs)
+    ww, wh = lib.webm_size
+    webm = [
+        *ff,
+        "-f", "lavfi", "-i", f"testsrc2=size={ww}x{wh}:rate={FPS}:duration={DURATION}",
+        "-f", "lavfi", "-i", sine,
+        "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1", "-b:v", "400k",
+        "-g", str(FPS), "-c:a", "libopus", "-b:a", "64k", str(root / lib.webm),
+    ]  # fmt: skip
+    _wait([_run(encode), _run(webm)])  # a clip the bundled ffmpeg cannot make fails the run
 
     big, small, audio = parts / f"video-{h1}p.mp4", parts / f"video-{h2}p.mp4", parts / "audio.m4a"
     all_streams = [*ff, "-i", str(big), "-i", str(small), "-i", str(audio),
@@ -161,7 +144,7 @@ def generate_media(root: Path) -> MediaLibrary:
         f'<video controls width="{lib.progressive_size[0]}"><source src="{lib.progressive}" type="video/mp4">'
         "</video>\n</body></html>\n"
     )
-    return MediaLibrary(root=root, webm=webm, generation_seconds=round(time.monotonic() - started, 3))
+    return lib
 
 
 def probe(path: Path | str) -> dict[str, Any]:
@@ -238,8 +221,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
-        if status == 429:
-            self.send_header("Retry-After", "1")
         self.end_headers()
         if body:
             self.wfile.write(payload)
@@ -260,14 +241,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return self._record(302)
-        if parts[:1] == ["status"] and len(parts) >= 2 and parts[1].isdigit() and 400 <= int(parts[1]) < 600:
-            return self._error(int(parts[1]), body)
         if parts[:1] == ["flaky"] and len(parts) >= 3 and parts[1].isdigit():
             key = self.path  # the exact URL, query included: add ?anything for a fresh counter
             with self.state.lock:
                 hits = self.state.flaky_hits[key] = self.state.flaky_hits.get(key, 0) + 1
             if hits <= int(parts[1]):
                 return self._error(503, body)
+            parts = parts[2:]
+        if parts[:1] == ["delay"] and len(parts) >= 3 and parts[1].isdigit():
+            with self.state.lock:
+                hits = self.state.flaky_hits[self.path] = self.state.flaky_hits.get(self.path, 0) + 1
+            if hits == 1 and self.state.stopping.wait(int(parts[1])):
+                return None
             parts = parts[2:]
         if parts[:1] == ["slow"]:
             rate, parts = self.state.slow_rate, parts[1:]
@@ -336,8 +321,9 @@ class MediaSite:
     """Serves a MediaLibrary (or any folder) on 127.0.0.1:<free port> from a background thread.
 
     Paths: any file under root; ``/slow/<path>`` the same file at ``slow_rate`` bytes/s (per response);
-    ``/status/<code>/<anything>`` answers that status; ``/flaky/<n>/<path>`` answers 503 to the first n
-    requests of that exact URL (query included), then serves ``<path>`` (which may start with ``slow/``).
+    ``/flaky/<n>/<path>`` answers 503 to the first n
+    requests of that exact URL (query included), then serves ``<path>`` (which may start with ``slow/``);
+    ``/delay/<s>/<path>`` answers the first request of that exact URL after s seconds.
     Every answered request is logged in ``requests`` as (method, path, status).
     """
 
@@ -413,14 +399,15 @@ class MediaSite:
     def slow_url(self, path: str) -> str:
         return self.url("slow/" + path.lstrip("/"))
 
-    def status_url(self, status: int, path: str = "progressive.mp4") -> str:
-        return self.url(f"status/{status}/{path.lstrip('/')}")
-
     def redirect_url(self, to: str) -> str:
         return f"{self.base_url}/redirect?to={quote(to, safe='')}"
 
     def flaky_url(self, failures: int, path: str) -> str:
         return self.url(f"flaky/{failures}/{path.lstrip('/')}")
+
+    def delayed_url(self, seconds: int, path: str) -> str:
+        """The first request of this URL is answered only after ``seconds``; later ones at once."""
+        return self.url(f"delay/{seconds}/{path.lstrip('/')}")
 
     @property
     def dash_url(self) -> str:
@@ -443,8 +430,8 @@ class MediaSite:
         return self.url(self.library.page)
 
     @property
-    def webm_url(self) -> str | None:
-        return self.url(self.library.webm) if self.library.webm else None
+    def webm_url(self) -> str:
+        return self.url(self.library.webm)
 
     @property
     def missing_url(self) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import create_key, submit
+from tests.conftest import create_key, submit, wait_terminal
 from tests.media_site import MediaSite
 from twister.config import Settings
 from twister.embedded.children import twister_process, wait_gateway_ready
@@ -83,8 +83,11 @@ def test_oversized_body_is_413(api: httpx.Client) -> None:
     assert response.status_code == 413 and "error" in response.json()
 
 
-def test_max_resolution_accepts_numbers(api: httpx.Client, media: MediaSite) -> None:
-    assert api.post("/jobs", json={"url": media.progressive_url, "max_resolution": 720}).status_code == 201
+@pytest.mark.usefixtures("worker")
+def test_max_resolution_accepts_numbers_and_is_echoed(api: httpx.Client, media: MediaSite) -> None:
+    job = wait_terminal(api, submit(api, url=media.progressive_url, max_resolution=720))
+    assert job["status"] == "Completed", job["error"]
+    assert (job["max_resolution"], job["requested_quality"]) == ("720", "720")
 
 
 def test_job_waits_pending_while_no_worker_serves_it(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import psutil
 import pytest
-from temporalio.exceptions import CancelledError
+from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import ActivityEnvironment
 
 from tests.media_site import FFMPEG
@@ -16,7 +18,7 @@ from twister.activities.mux import MuxActivities
 from twister.config import Settings
 from twister.media.containers import container_for
 from twister.media.muxing import ffmpeg_arguments
-from twister.models import DownloadResult, JobOptions, MuxRequest
+from twister.models import DownloadResult, ErrorType, JobOptions, MuxRequest
 from twister.worker.workdirs import WorkDirs
 
 
@@ -49,8 +51,19 @@ def ffmpeg_children() -> list[psutil.Process]:
     return [p for p in psutil.Process().children(recursive=True) if "ffmpeg" in p.name()]
 
 
-async def test_cancelled_mux_kills_its_ffmpeg(tmp_path: Path, settings: Settings) -> None:
-    long_video = tmp_path / "long.mp4"
+async def test_missing_streams_send_the_job_back_to_the_download(tmp_path: Path, settings: Settings) -> None:
+    workdirs = WorkDirs(tmp_path / "work")
+    workdirs.fresh("job")
+    gone = workdirs.path("job") / "stream-v.mp4"
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(MuxActivities(settings, workdirs).mux, request(gone, None, JobOptions()))
+    assert raised.value.type == ErrorType.STREAMS_MISSING and raised.value.non_retryable
+    assert "downloads the source again" in raised.value.message
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("long") / "long.mp4"
     subprocess.run(
         [
             FFMPEG,
@@ -64,10 +77,36 @@ async def test_cancelled_mux_kills_its_ffmpeg(tmp_path: Path, settings: Settings
             "libx264",
             "-preset",
             "ultrafast",
-            str(long_video),
+            str(path),
         ],
         check=True,
     )
+    return path
+
+
+async def test_reencode_of_unknown_duration_keeps_heartbeating(
+    tmp_path: Path, settings: Settings, long_video: Path
+) -> None:
+    """Without a duration there is no percentage to report, yet the step must not look dead."""
+    beats: list[object] = []
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, heartbeat_timeout=timedelta(seconds=2))
+    env.on_heartbeat = lambda *details: beats.append(details)
+    mux = MuxActivities(settings, WorkDirs(tmp_path / "work"))
+    output = tmp_path / "out.webm"
+    args = ["-nostdin", "-y", "-loglevel", "error", "-progress", "pipe:1", "-i", str(long_video)]
+    task = asyncio.create_task(env.run(mux.run_ffmpeg, [*args, "-c:v", "libvpx-vp9", str(output)], None))
+    for _ in range(100):
+        if len(beats) >= 3:
+            break
+        await asyncio.sleep(0.1)
+    env.cancel()
+    with pytest.raises((asyncio.CancelledError, CancelledError)):
+        await task
+    assert len(beats) >= 3
+
+
+async def test_cancelled_mux_kills_its_ffmpeg(tmp_path: Path, settings: Settings, long_video: Path) -> None:
     workdirs = WorkDirs(tmp_path / "work")
     workdirs.fresh("job")
     mux = MuxActivities(settings, workdirs)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import fields
-from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -119,7 +118,7 @@ class Settings(BaseSettings):
     def job_work_root(self) -> Path:
         return self.work_dir or self.data_dir / "work"
 
-    @cached_property
+    @property
     def allowed_network_list(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return [
             ipaddress.ip_network(part.strip(), strict=False)

@@ -41,10 +41,10 @@ class MuxActivities:
             raise files_gone("downloaded streams")
         info = await asyncio.to_thread(probe, self._settings.ffprobe_path, inputs[0])
         started = time.monotonic()
-        await self._run_ffmpeg(ffmpeg_arguments(request, container, output), info.duration)
+        await self.run_ffmpeg(ffmpeg_arguments(request, container, output), info.duration)
         return MuxResult(path=str(output), duration_ms=int((time.monotonic() - started) * 1000))
 
-    async def _run_ffmpeg(self, args: list[str], duration: float | None) -> None:
+    async def run_ffmpeg(self, args: list[str], duration: float | None) -> None:
         process = await asyncio.create_subprocess_exec(
             self._settings.ffmpeg_path,
             *args,

@@ -1,0 +1,93 @@
+"""The database: numbered migrations upgrade what users already have, and the jobs table holds
+every field of the outcome model."""
+
+from __future__ import annotations
+
+import typing
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import fields
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+
+from twister import db
+from twister.config import Settings
+from twister.embedded.postgres import SUPERUSER
+from twister.embedded.stack import EmbeddedStack
+from twister.models import ErrorKind, JobOutcome, JobStatus, JobStep, WebhookStatus
+
+COLUMN_TYPES = {int: {"bigint", "integer"}, float: {"double precision"}, str: {"text"}}
+
+
+@pytest.fixture
+async def fresh_pool(settings: Settings, stack: EmbeddedStack) -> AsyncIterator[asyncpg.Pool]:
+    """An empty database of its own on the session's Postgres."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(host="127.0.0.1", port=settings.database_port, user=SUPERUSER, database="postgres")
+    try:
+        owner = urlsplit(settings.database_url).username or "twister"
+        await admin.execute(f'CREATE DATABASE "{name}" OWNER "{owner}"')
+        pool = await db.create_pool(urlsplit(settings.database_url)._replace(path=f"/{name}").geturl())
+        try:
+            yield pool
+        finally:
+            await pool.close()
+            await admin.execute(f'DROP DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
+async def test_migrations_upgrade_a_database_made_before_them(fresh_pool: asyncpg.Pool) -> None:
+    first_version, first_file = db.migrations()[0]
+    await fresh_pool.execute(first_file.read_text())  # what twister created before it had migrations
+    key = await db.create_api_key(fresh_pool, "old", "tw_old-key")
+    await fresh_pool.execute(
+        "INSERT INTO jobs (id, api_key_id, url, request, created_at, status, step) "
+        "VALUES ($1, $2, 'https://a.example/v', '{}', 1, 'Completed', 'Finished')",
+        uuid.uuid4(),
+        key.id,
+    )
+
+    applied = await db.migrate(fresh_pool)
+
+    assert applied == [version for version, _ in db.migrations()] and applied[0] == first_version
+    assert await db.migrate(fresh_pool) == []
+    recorded = await fresh_pool.fetch("SELECT version, name FROM schema_migrations ORDER BY version")
+    assert [(r["version"], r["name"]) for r in recorded] == [(v, p.stem) for v, p in db.migrations()]
+    assert await fresh_pool.fetchval("SELECT workflow_start_pending FROM jobs") is False
+
+
+async def test_jobs_table_holds_every_outcome_field(fresh_pool: asyncpg.Pool) -> None:
+    await db.migrate(fresh_pool)
+    rows = await fresh_pool.fetch(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'jobs'"
+    )
+    columns = {row["column_name"]: row["data_type"] for row in rows}
+    hints = typing.get_type_hints(JobOutcome)
+    for field in fields(JobOutcome):
+        kind = next(t for t in typing.get_args(hints[field.name]) or (hints[field.name],) if t is not type(None))
+        python_type = str if issubclass(kind, StrEnum) else kind
+        assert columns.get(field.name) in COLUMN_TYPES[python_type], field.name
+
+
+async def test_outcome_round_trips_and_a_missing_row_is_reported(fresh_pool: asyncpg.Pool) -> None:
+    await db.migrate(fresh_pool)
+    key = await db.create_api_key(fresh_pool, "t", "tw_round-trip")
+    job_id = uuid.uuid4()
+    await db.insert_job(fresh_pool, job_id, key.id, "https://a.example/v", {"format": "mp4"}, 1)
+    values: dict[str, object] = {"status": JobStatus.WARNING, "step": JobStep.FINISHED}
+    values |= {"error_type": ErrorKind.WARNING, "webhook_status": WebhookStatus.PENDING}
+    hints = typing.get_type_hints(JobOutcome)
+    samples = {int | None: 7, float | None: 1.5, str | None: "x"}
+    for field in fields(JobOutcome):
+        values.setdefault(field.name, samples.get(hints[field.name], 3))
+    outcome = JobOutcome(**values)  # type: ignore[arg-type]
+
+    assert await db.record_outcome(fresh_pool, job_id, outcome)
+    row = await db.get_job(fresh_pool, job_id, key.id)
+    assert row is not None and {f.name: row[f.name] for f in fields(JobOutcome)} == values
+    assert not await db.record_outcome(fresh_pool, uuid.uuid4(), outcome)
+    assert not await db.record_webhook_status(fresh_pool, uuid.uuid4(), WebhookStatus.DELIVERED)
