@@ -16,7 +16,7 @@ from twister.models import JobOptions, StepRequest
 from twister.net.egress import EgressProxy
 from twister.worker.workdirs import WorkDirs
 
-HEARTBEAT_TIMEOUT = timedelta(seconds=2)
+HEARTBEAT_TIMEOUT = timedelta(seconds=1)
 
 
 def test_slow_extraction_keeps_heartbeating(settings: Settings, media: MediaSite, tmp_path: Path) -> None:

@@ -72,7 +72,7 @@ def long_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "-f",
             "lavfi",
             "-i",
-            "testsrc2=size=1280x720:rate=25:duration=60",
+            "testsrc2=size=640x360:rate=25:duration=30",
             "-c:v",
             "libx264",
             "-preset",

@@ -108,7 +108,11 @@ def test_temporal_down_finished_jobs_answer_the_rest_is_a_prompt_503(
         assert count_jobs(settings) == rows_before
     finally:
         faulty.temporal.set_mode("pass")
-    assert wait_terminal(api, active_id, timeout=120)["status"] == "Completed"
+    throttled, media.slow_rate = media.slow_rate, 50_000_000  # the rest of the download need not crawl
+    try:
+        assert wait_terminal(api, active_id, timeout=120)["status"] == "Completed"
+    finally:
+        media.slow_rate = throttled
 
 
 def test_start_that_may_have_reached_temporal_keeps_the_job_and_it_runs(
@@ -125,6 +129,29 @@ def test_start_that_may_have_reached_temporal_keeps_the_job_and_it_runs(
 
     assert created.status_code == 201, created.text
     job_id = created.json()["job_id"]
+    job = wait_terminal(api, job_id, timeout=120)
+    assert job["status"] == "Completed" and job["s3_url"]
+    row = job_row(settings, job_id)
+    assert row is not None and row["workflow_start_pending"] is False
+
+
+def test_start_that_never_arrived_is_made_by_the_reconciler(
+    faulty: FaultyGateway, media: MediaSite, settings: Settings
+) -> None:
+    """Temporal accepts the connection but never answers: the gateway cannot tell whether the start
+    arrived. The job is kept, and once Temporal answers again the reconciler starts it."""
+    api = faulty.api
+    faulty.temporal.set_mode("refuse")  # drops the gateway's connection
+    faulty.temporal.set_mode("blackhole")  # its new connection gets nowhere
+    try:
+        created = api.post("/jobs", json={"url": media.progressive_url})
+        assert created.status_code == 201, created.text
+        job_id = created.json()["job_id"]
+        row = job_row(settings, job_id)
+        assert row is not None and row["workflow_start_pending"] is True
+    finally:
+        faulty.temporal.set_mode("pass")
+
     job = wait_terminal(api, job_id, timeout=120)
     assert job["status"] == "Completed" and job["s3_url"]
     row = job_row(settings, job_id)

@@ -65,18 +65,6 @@ def test_webhook_retried_until_delivered_and_signed(
 
 
 @pytest.mark.usefixtures("worker")
-def test_failing_webhook_marks_failed_and_keeps_job_completed(
-    api: httpx.Client, media: MediaSite, settings: Settings
-) -> None:
-    with webhook_receiver([500]) as receiver:
-        job_id = submit(api, url=media.progressive_url, webhook_url=receiver.url)
-        job = wait_for(api, job_id, settled)
-
-    assert job["status"] == "Completed" and job["webhook_status"] == "failed"
-    assert len(receiver.deliveries) == settings.webhook_max_attempts
-
-
-@pytest.mark.usefixtures("worker")
 def test_warning_job_sends_job_warning_event(api: httpx.Client, media: MediaSite) -> None:
     with webhook_receiver([200]) as receiver:
         job_id = submit(api, url=media.missing_url, webhook_url=receiver.url)

@@ -56,6 +56,7 @@ class ErrorType(StrEnum):
     STORAGE_FAILED = "StorageFailed"
     WEBHOOK_FAILED = "WebhookFailed"
     JOB_ROW_MISSING = "JobRowMissing"
+    WORKER_BUSY = "WorkerBusy"
 
 
 NON_RETRYABLE_ERRORS = (
