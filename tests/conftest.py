@@ -62,12 +62,11 @@ def leftover_work_dirs(settings: Settings, job_id: str) -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def start_worker(settings: Settings, stack: EmbeddedStack) -> Iterator[Callable[..., ManagedProcess]]:
-    """``start(name, host=name)``: a worker process on the work root of ``host``."""
+def start_worker(settings: Settings, stack: EmbeddedStack) -> Iterator[Callable[[str], ManagedProcess]]:
     started: list[ManagedProcess] = []
 
-    def start(name: str, host: str | None = None) -> ManagedProcess:
-        root = work_root(settings, host or name)
+    def start(name: str) -> ManagedProcess:
+        root = work_root(settings, name)
         process = twister_process(settings, name, "worker", TWISTER_WORK_DIR=str(root)).start()
         started.append(process)
         wait_worker_ready(process)
@@ -79,7 +78,7 @@ def start_worker(settings: Settings, stack: EmbeddedStack) -> Iterator[Callable[
 
 
 @pytest.fixture(scope="session")
-def worker(start_worker: Callable[..., ManagedProcess]) -> ManagedProcess:
+def worker(start_worker: Callable[[str], ManagedProcess]) -> ManagedProcess:
     return start_worker("worker-main")
 
 

@@ -3,8 +3,10 @@ touching the service the rest of the test session uses.
 
 Modes: ``pass`` forwards both ways; ``refuse`` stops listening (connections are refused) and cuts
 open ones; ``blackhole`` forwards what the client sends but swallows every answer, so a request
-reaches the service while the client sees only a timeout. Leaving ``blackhole`` cuts the open
-connections (their protocol state is broken) and the client reconnects.
+reaches the service while the client sees only a timeout; ``silent`` accepts new connections and
+forwards nothing, so nothing reaches the service and the client sees only a timeout. Leaving
+``blackhole`` or ``silent`` cuts the open connections (their protocol state is broken) and the
+client reconnects.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Literal, Self
 
 from twister.embedded.process import free_port
 
-Mode = Literal["pass", "refuse", "blackhole"]
+Mode = Literal["pass", "refuse", "blackhole", "silent"]
 
 
 class FaultProxy:
@@ -43,7 +45,7 @@ class FaultProxy:
             self._cut_connections()
         elif previous == "refuse":
             self._listen()
-        if previous == "blackhole" and mode != "blackhole":
+        if previous in ("blackhole", "silent") and mode != previous:
             self._cut_connections()
 
     def _listen(self) -> None:
@@ -75,6 +77,11 @@ class FaultProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self.mode == "silent":
+                with self._lock:
+                    self._connections.add(client)
+                threading.Thread(target=self._drain, args=(client,), daemon=True).start()
+                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
             except OSError:
@@ -85,6 +92,12 @@ class FaultProxy:
                 self._connections |= {client, upstream}
             threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, True), daemon=True).start()
+
+    @staticmethod
+    def _drain(client: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while client.recv(65536):
+                pass
 
     def _pump(self, source: socket.socket, target: socket.socket, answers: bool) -> None:
         try:

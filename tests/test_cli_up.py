@@ -1,9 +1,10 @@
-"""The README's run command: `twister up` starts everything, prints what a user needs, keeps data
-across restarts, and Ctrl-C stops every child."""
+"""The README's run command: `twister up` starts everything (Postgres as an unprivileged user), prints
+what a user needs, keeps data (jobs, files, the dev key) across restarts, and Ctrl-C stops every child."""
 
 from __future__ import annotations
 
 import os
+import pwd
 import queue
 import re
 import signal
@@ -55,6 +56,9 @@ def test_up_serves_jobs_keeps_data_and_stops_cleanly(tmp_path: Path, media: Medi
     with twister_up(env) as (banner, children):
         assert api_url in banner and ui_url in banner and "curl -X POST" in banner
         assert len(children) >= 5
+        if os.geteuid() == 0:  # initdb refuses root: the embedded Postgres runs as the configured user
+            postgres = [p for p in children if p.name() == "postgres"]
+            assert postgres and {p.uids().real for p in postgres} == {pwd.getpwnam(settings.postgres_os_user).pw_uid}
         key = re.search(r"API key\s+(\S+)", banner)
         assert key is not None
         assert httpx.get(ui_url, timeout=10).status_code == 200

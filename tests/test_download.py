@@ -20,13 +20,13 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=1)
 
 
 def test_slow_extraction_keeps_heartbeating(settings: Settings, media: MediaSite, tmp_path: Path) -> None:
-    """yt-dlp's info step reports no progress; a source that takes three heartbeat timeouts to
+    """yt-dlp's info step reports no progress; a source that takes two heartbeat timeouts to
     answer must not look like a dead step."""
     beats: list[dict[str, Any]] = []
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, heartbeat_timeout=HEARTBEAT_TIMEOUT)
     env.on_heartbeat = lambda *details: beats.append(details[0])
-    delay = 3 * int(HEARTBEAT_TIMEOUT.total_seconds())
+    delay = 2 * int(HEARTBEAT_TIMEOUT.total_seconds())
     url = media.delayed_url(delay, media.library.progressive)
 
     with EgressProxy(settings.allowed_network_list) as proxy:

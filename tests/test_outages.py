@@ -138,11 +138,11 @@ def test_start_that_may_have_reached_temporal_keeps_the_job_and_it_runs(
 def test_start_that_never_arrived_is_made_by_the_reconciler(
     faulty: FaultyGateway, media: MediaSite, settings: Settings
 ) -> None:
-    """Temporal accepts the connection but never answers: the gateway cannot tell whether the start
-    arrived. The job is kept, and once Temporal answers again the reconciler starts it."""
+    """Temporal's address accepts the connection but nothing comes back: the gateway cannot tell
+    whether the start arrived. The job is kept, and once Temporal answers again the reconciler starts it."""
     api = faulty.api
     faulty.temporal.set_mode("refuse")  # drops the gateway's connection
-    faulty.temporal.set_mode("blackhole")  # its new connection gets nowhere
+    faulty.temporal.set_mode("silent")  # its new connection gets nowhere
     try:
         created = api.post("/jobs", json={"url": media.progressive_url})
         assert created.status_code == 201, created.text

@@ -49,7 +49,7 @@ RPC_TIMEOUT = timedelta(seconds=5)
 POLICY = StepPolicy(
     download_max_retries=2,
     upload_max_retries=2,
-    retry_initial_interval=5.0,  # skipped by the test server's clock
+    retry_initial_interval=0.1,
     retry_max_interval=60.0,
     heartbeat_timeout=10.0,
     host_schedule_to_start_timeout=1.0,  # a wait for a poller is not skipped: keep it short

@@ -86,7 +86,7 @@ async def confirm_started(svc: Services, job_id: uuid.UUID) -> None:
 async def reconcile_starts(svc: Services) -> int:
     """Starts the workflows of jobs whose start is unconfirmed; returns how many it confirmed."""
     settings = svc.settings
-    grace_ms = int(2 * (settings.temporal_rpc_timeout + 1) * 1000)  # a POST still starting its own job
+    grace_ms = int((settings.temporal_rpc_timeout + 2) * 1000)  # a POST still starting its own job
     rows = await db.jobs_awaiting_start(svc.pool, db.now_ms() - grace_ms, RECONCILE_BATCH)
     confirmed = 0
     for row in rows:
