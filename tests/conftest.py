@@ -31,7 +31,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         upload_max_retries=2,
         retry_initial_interval=0.2,
         retry_max_interval=1.0,
-        heartbeat_timeout=3.0,
+        heartbeat_timeout=2.0,
         host_schedule_to_start_timeout=4.0,
         webhook_max_attempts=3,
         workdir_sweep_interval=1.0,

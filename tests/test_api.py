@@ -11,8 +11,6 @@ import pytest
 from tests.conftest import create_key, submit, wait_terminal
 from tests.media_site import MediaSite
 from twister.config import Settings
-from twister.embedded.children import twister_process, wait_gateway_ready
-from twister.embedded.process import free_port
 
 
 def test_missing_key_is_401(gateway: str) -> None:
@@ -88,24 +86,3 @@ def test_max_resolution_accepts_numbers_and_is_echoed(api: httpx.Client, media: 
     job = wait_terminal(api, submit(api, url=media.progressive_url, max_resolution=720))
     assert job["status"] == "Completed", job["error"]
     assert (job["max_resolution"], job["requested_quality"]) == ("720", "720")
-
-
-def test_job_waits_pending_while_no_worker_serves_it(
-    settings: Settings, api_key: str, media: MediaSite, stack: object
-) -> None:
-    """A gateway whose task queue no worker polls: the job is accepted and shows Pending/Queued."""
-    port = free_port()
-    process = twister_process(
-        settings, "gateway-unserved", "gateway", TWISTER_API_PORT=str(port), TWISTER_TEMPORAL_TASK_QUEUE="unserved"
-    ).start()
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_gateway_ready(process, url)
-        headers = {"x-api-key": api_key}
-        created = httpx.post(f"{url}/jobs", json={"url": media.progressive_url}, headers=headers)
-        assert created.status_code == 201
-        job = httpx.get(f"{url}/jobs/{created.json()['job_id']}", headers=headers).json()
-        assert (job["status"], job["step"]) == ("Pending", "Queued")
-        assert set(job) == {"id", "url", "status", "s3_url", "subtitle_url", "error", "step", "created_at"}
-    finally:
-        process.stop()

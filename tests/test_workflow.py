@@ -362,3 +362,21 @@ async def test_missing_job_row_fails_the_workflow_visibly(env: WorkflowEnvironme
     async with workers(env, host) as shared:
         with pytest.raises(WorkflowFailureError):
             await env.client.execute_workflow(DownloadJobWorkflow.run, job, id=job.job_id, task_queue=shared)
+
+
+async def test_queued_job_answers_pending_with_no_worker(env: WorkflowEnvironment) -> None:
+    """The status of a job no worker has picked up comes from ``describe()`` alone."""
+    job = job_input()
+    await env.client.start_workflow(
+        DownloadJobWorkflow.run,
+        job,
+        id=job.job_id,
+        task_queue=f"unserved-{uuid.uuid4().hex[:8]}",
+        memo={"status": str(JobStatus.PENDING), "step": str(JobStep.QUEUED)},
+    )
+    row = {"id": job.job_id, "url": job.url, "created_at": job.created_at_ms, "finished_at": None}
+    document = await active_document(env.client, row, rpc_timeout=RPC_TIMEOUT)
+
+    assert document is not None and (document["status"], document["step"]) == ("Pending", "Queued")
+    assert set(document) == {"id", "url", "status", "s3_url", "subtitle_url", "error", "step", "created_at"}
+    await env.client.get_workflow_handle(job.job_id).terminate()
