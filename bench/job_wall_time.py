@@ -20,6 +20,7 @@ import httpx
 
 from tests.media_site import MediaSite, generate_media
 from twister import db
+from twister.crypto import SecretBox
 from twister.embedded.children import isolated_settings, twister_process, wait_gateway_ready, wait_worker_ready
 from twister.embedded.stack import EmbeddedStack
 from twister.keys import new_api_key
@@ -42,8 +43,8 @@ def main() -> None:
         key = new_api_key()
 
         async def make_key() -> None:
-            pool = await db.create_pool(settings.database_url)
-            await db.create_api_key(pool, "bench", key)
+            pool = await db.create_pool(settings.database_url, settings.database_timeout)
+            await db.create_api_key(pool, SecretBox.from_settings(settings), "bench", key)
             await pool.close()
 
         asyncio.run(make_key())

@@ -62,12 +62,13 @@ def leftover_work_dirs(settings: Settings, job_id: str) -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def start_worker(settings: Settings, stack: EmbeddedStack) -> Iterator[Callable[[str], ManagedProcess]]:
+def start_worker(settings: Settings, stack: EmbeddedStack) -> Iterator[Callable[..., ManagedProcess]]:
+    """``start_worker(name, **TWISTER_env)``: a worker process of its own, stopped with the session."""
     started: list[ManagedProcess] = []
 
-    def start(name: str) -> ManagedProcess:
+    def start(name: str, **env: str) -> ManagedProcess:
         root = work_root(settings, name)
-        process = twister_process(settings, name, "worker", TWISTER_WORK_DIR=str(root)).start()
+        process = twister_process(settings, name, "worker", TWISTER_WORK_DIR=str(root), **env).start()
         started.append(process)
         wait_worker_ready(process)
         return process
@@ -78,7 +79,7 @@ def start_worker(settings: Settings, stack: EmbeddedStack) -> Iterator[Callable[
 
 
 @pytest.fixture(scope="session")
-def worker(start_worker: Callable[[str], ManagedProcess]) -> ManagedProcess:
+def worker(start_worker: Callable[..., ManagedProcess]) -> ManagedProcess:
     return start_worker("worker-main")
 
 

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -182,6 +183,7 @@ class _SiteState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     log: list[tuple[str, str, int]] = field(default_factory=list)
     flaky_hits: dict[str, int] = field(default_factory=dict)
+    endless_sent: dict[str, int] = field(default_factory=dict)
     connections: set[socket.socket] = field(default_factory=set)
 
 
@@ -254,6 +256,8 @@ class _Handler(BaseHTTPRequestHandler):
             if hits == 1 and self.state.stopping.wait(int(parts[1])):
                 return None
             parts = parts[2:]
+        if parts[:1] == ["endless"] and len(parts) == 3 and parts[1].isdigit():
+            return self._endless(int(parts[1]), body)
         if parts[:1] == ["slow"]:
             rate, parts = self.state.slow_rate, parts[1:]
         if any(p in (".", "..") for p in parts):
@@ -297,6 +301,23 @@ class _Handler(BaseHTTPRequestHandler):
             fh.seek(start)
             self._send(fh, length, rate)
 
+    def _endless(self, announced: int, body: bool) -> None:
+        """A video body that never ends; ``announced`` > 0 claims that many bytes in Content-Length."""
+        self._record(200)
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        if announced:
+            self.send_header("Content-Length", str(announced))
+        else:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        chunk = bytes(64 * 1024)
+        while body and not self.state.stopping.is_set():
+            self.wfile.write(chunk)
+            with self.state.lock:
+                self.state.endless_sent[self.path] = self.state.endless_sent.get(self.path, 0) + len(chunk)
+
     def _send(self, fh: Any, remaining: int, rate: int) -> None:
         chunk = max(1024, rate // 20) if rate else 256 * 1024
         began, sent = time.monotonic(), 0
@@ -323,7 +344,8 @@ class MediaSite:
     Paths: any file under root; ``/slow/<path>`` the same file at ``slow_rate`` bytes/s (per response);
     ``/flaky/<n>/<path>`` answers 503 to the first n
     requests of that exact URL (query included), then serves ``<path>`` (which may start with ``slow/``);
-    ``/delay/<s>/<path>`` answers the first request of that exact URL after s seconds.
+    ``/delay/<s>/<path>`` answers the first request of that exact URL after s seconds;
+    ``/endless/<n>/<name>.mp4`` streams a body that never ends (claiming n bytes when n > 0).
     Every answered request is logged in ``requests`` as (method, path, status).
     """
 
@@ -408,6 +430,15 @@ class MediaSite:
     def delayed_url(self, seconds: int, path: str) -> str:
         """The first request of this URL is answered only after ``seconds``; later ones at once."""
         return self.url(f"delay/{seconds}/{path.lstrip('/')}")
+
+    def endless_url(self, announced: int = 0) -> str:
+        """A video that never ends, optionally claiming ``announced`` bytes; see ``endless_sent``."""
+        return self.url(f"endless/{announced}/{uuid.uuid4().hex}.mp4")
+
+    def endless_sent(self, url: str) -> int:
+        """Bytes served so far for ``endless_url`` ``url``, all requests together."""
+        with self._state.lock:
+            return self._state.endless_sent.get(urlsplit(url).path, 0)
 
     @property
     def dash_url(self) -> str:

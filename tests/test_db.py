@@ -15,22 +15,27 @@ import pytest
 
 from twister import db
 from twister.config import Settings
-from twister.embedded.postgres import SUPERUSER
+from twister.crypto import SecretBox, SecretKeyError, new_secret_key
+from twister.embedded.postgres import superuser_dsn
 from twister.embedded.stack import EmbeddedStack
 from twister.models import ErrorKind, JobOutcome, JobStatus, JobStep, WebhookStatus
 
 COLUMN_TYPES = {int: {"bigint", "integer"}, float: {"double precision"}, str: {"text"}}
+
+BOX = SecretBox(new_secret_key())
 
 
 @pytest.fixture
 async def fresh_pool(settings: Settings, stack: EmbeddedStack) -> AsyncIterator[asyncpg.Pool]:
     """An empty database of its own on the session's Postgres."""
     name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(host="127.0.0.1", port=settings.database_port, user=SUPERUSER, database="postgres")
+    admin = await asyncpg.connect(superuser_dsn(settings))
     try:
         owner = urlsplit(settings.database_url).username or "twister"
         await admin.execute(f'CREATE DATABASE "{name}" OWNER "{owner}"')
-        pool = await db.create_pool(urlsplit(settings.database_url)._replace(path=f"/{name}").geturl())
+        pool = await db.create_pool(
+            urlsplit(settings.database_url)._replace(path=f"/{name}").geturl(), settings.database_timeout
+        )
         try:
             yield pool
         finally:
@@ -43,7 +48,7 @@ async def fresh_pool(settings: Settings, stack: EmbeddedStack) -> AsyncIterator[
 async def test_migrations_upgrade_a_database_made_before_them(fresh_pool: asyncpg.Pool) -> None:
     first_version, first_file = db.migrations()[0]
     await fresh_pool.execute(first_file.read_text())  # what twister created before it had migrations
-    key = await db.create_api_key(fresh_pool, "old", "tw_old-key")
+    key = await db.create_api_key(fresh_pool, BOX, "old", "tw_old-key")
     await fresh_pool.execute(
         "INSERT INTO jobs (id, api_key_id, url, request, created_at, status, step) "
         "VALUES ($1, $2, 'https://a.example/v', '{}', 1, 'Completed', 'Finished')",
@@ -75,9 +80,9 @@ async def test_jobs_table_holds_every_outcome_field(fresh_pool: asyncpg.Pool) ->
 
 async def test_outcome_round_trips_and_a_missing_row_is_reported(fresh_pool: asyncpg.Pool) -> None:
     await db.migrate(fresh_pool)
-    key = await db.create_api_key(fresh_pool, "t", "tw_round-trip")
+    key = await db.create_api_key(fresh_pool, BOX, "t", "tw_round-trip")
     job_id = uuid.uuid4()
-    await db.insert_job(fresh_pool, job_id, key.id, "https://a.example/v", {"format": "mp4"}, 1)
+    assert await db.insert_job(fresh_pool, job_id, key.id, "https://a.example/v", {"format": "mp4"}, 1, 1)
     values: dict[str, object] = {"status": JobStatus.WARNING, "step": JobStep.FINISHED}
     values |= {"error_type": ErrorKind.WARNING, "webhook_status": WebhookStatus.PENDING}
     hints = typing.get_type_hints(JobOutcome)
@@ -91,3 +96,19 @@ async def test_outcome_round_trips_and_a_missing_row_is_reported(fresh_pool: asy
     assert row is not None and {f.name: row[f.name] for f in fields(JobOutcome)} == values
     assert not await db.record_outcome(fresh_pool, uuid.uuid4(), outcome)
     assert not await db.record_webhook_status(fresh_pool, uuid.uuid4(), WebhookStatus.DELIVERED)
+
+
+async def test_webhook_secrets_are_stored_sealed(fresh_pool: asyncpg.Pool) -> None:
+    await db.migrate(fresh_pool)
+    key = await db.create_api_key(fresh_pool, BOX, "sealed", "tw_sealed")
+    secret = await db.webhook_secret(fresh_pool, BOX, key.id)
+    stored = await fresh_pool.fetchval("SELECT webhook_secret FROM api_keys WHERE id = $1", key.id)
+    assert secret.startswith("whsec_") and secret not in stored
+    with pytest.raises(SecretKeyError, match="TWISTER_SECRET_KEY"):
+        await db.webhook_secret(fresh_pool, SecretBox(new_secret_key()), key.id)
+
+    # a secret stored in plain text before twister sealed them keeps working, and is sealed on first use
+    await fresh_pool.execute("UPDATE api_keys SET webhook_secret = 'whsec_legacy' WHERE id = $1", key.id)
+    assert await db.webhook_secret(fresh_pool, BOX, key.id) == "whsec_legacy"
+    resealed = await fresh_pool.fetchval("SELECT webhook_secret FROM api_keys WHERE id = $1", key.id)
+    assert "whsec_legacy" not in resealed and await db.webhook_secret(fresh_pool, BOX, key.id) == "whsec_legacy"

@@ -31,7 +31,7 @@ def test_slow_extraction_keeps_heartbeating(settings: Settings, media: MediaSite
 
     with EgressProxy(settings.allowed_network_list) as proxy:
         activities = DownloadActivities(settings, WorkDirs(tmp_path / "work"), proxy.url)
-        result = env.run(activities.download, StepRequest("job", url, JobOptions()))
+        result = env.run(activities.download, StepRequest("job", url, JobOptions(), settings.job_limits()))
 
     assert result.title and result.native_video_codec == "h264"
     before_any_progress = [beat for beat in beats if "downloaded_bytes" not in beat]

@@ -27,6 +27,7 @@ from twister.embedded.children import twister_process, wait_gateway_ready
 from twister.embedded.process import free_port
 
 RPC_TIMEOUT = 2.0
+DATABASE_TIMEOUT = 1.0
 
 
 @dataclass
@@ -47,8 +48,11 @@ def faulty(settings: Settings, api_key: str, worker: object) -> Iterator[FaultyG
             "gateway",
             TWISTER_API_PORT=str(port),
             TWISTER_TEMPORAL_ADDRESS=f"127.0.0.1:{temporal.port}",
-            TWISTER_DATABASE_URL=database._replace(netloc=f"{database.username}@127.0.0.1:{postgres.port}").geturl(),
+            TWISTER_DATABASE_URL=database._replace(
+                netloc=f"{database.username}:{database.password}@127.0.0.1:{postgres.port}"
+            ).geturl(),
             TWISTER_TEMPORAL_RPC_TIMEOUT=str(RPC_TIMEOUT),
+            TWISTER_DATABASE_TIMEOUT=str(DATABASE_TIMEOUT),
             TWISTER_START_RECONCILE_INTERVAL="0.5",
         ).start()
         try:
@@ -166,6 +170,27 @@ def test_database_down_is_a_503_and_heals(faulty: FaultyGateway, media: MediaSit
     try:
         down = api.get(f"/jobs/{finished['id']}")
         assert down.status_code == 503 and "database" in down.json()["error"]
+    finally:
+        faulty.postgres.set_mode("pass")
+    assert api.get(f"/jobs/{finished['id']}").json()["status"] == "Completed"
+
+
+def test_frozen_database_is_a_prompt_503_and_heals(faulty: FaultyGateway, media: MediaSite) -> None:
+    """Postgres stops answering (connections stay open, nothing comes back): the contract's 503 comes
+    within the database timeout, not after the client gave up."""
+    api = faulty.api
+    finished = wait_terminal(api, submit(api, url=media.progressive_url))
+
+    faulty.postgres.set_mode("blackhole")
+    try:
+        for method, path, body in (
+            ("GET", f"/jobs/{finished['id']}", None),
+            ("POST", "/jobs", {"url": media.progressive_url}),
+        ):
+            started = time.monotonic()
+            frozen = api.request(method, path, json=body)
+            assert frozen.status_code == 503 and "database" in frozen.json()["error"], frozen.text
+            assert time.monotonic() - started < 2 * DATABASE_TIMEOUT + 2
     finally:
         faulty.postgres.set_mode("pass")
     assert api.get(f"/jobs/{finished['id']}").json()["status"] == "Completed"

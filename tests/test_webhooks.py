@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -13,25 +14,22 @@ import pytest
 from tests.conftest import submit, wait_for
 from tests.media_site import MediaSite
 from tests.webhook_receiver import webhook_receiver
+from twister import db
 from twister.config import Settings
+from twister.crypto import SecretBox
 
 
 def webhook_secret(settings: Settings, api_key: str) -> str:
-    """Read the key's signing secret straight from Postgres (its endpoint comes in a later issue)."""
-    import asyncio
-
-    import asyncpg
-
-    from twister.keys import hash_api_key
+    """The key's signing secret, opened with the server key (its endpoint comes in a later issue)."""
 
     async def read() -> str:
-        conn = await asyncpg.connect(settings.database_url)
+        pool = await db.create_pool(settings.database_url, settings.database_timeout)
         try:
-            return str(
-                await conn.fetchval("SELECT webhook_secret FROM api_keys WHERE key_hash = $1", hash_api_key(api_key))
-            )
+            key = await db.find_api_key(pool, api_key)
+            assert key is not None
+            return await db.webhook_secret(pool, SecretBox.from_settings(settings), key.id)
         finally:
-            await conn.close()
+            await pool.close()
 
     return asyncio.run(read())
 

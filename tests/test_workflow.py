@@ -27,6 +27,7 @@ from twister.models import (
     ErrorKind,
     ErrorType,
     JobInput,
+    JobLimits,
     JobOptions,
     JobOutcome,
     JobStatus,
@@ -169,6 +170,7 @@ def job_input(webhook_url: str | None = None) -> JobInput:
         options=JobOptions(max_resolution="720"),
         created_at_ms=0,
         policy=POLICY,
+        limits=JobLimits(max_file_size_bytes=10**9, max_duration_seconds=3600),
         webhook_url=webhook_url,
     )
 

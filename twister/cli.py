@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import typer
 
 from twister.config import Settings, settings_help
+from twister.crypto import SecretBox
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, epilog="Settings:\n\n" + settings_help())
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys (only their hashes are stored).")
@@ -27,7 +28,9 @@ app.add_typer(keys_app, name="keys")
 def _settings() -> Settings:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    return Settings()
+    from twister.embedded.postgres import with_app_password
+
+    return with_app_password(Settings(), create=False)
 
 
 def _exit(code: int) -> None:
@@ -58,33 +61,37 @@ def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
 def up(ui: bool = typer.Option(True, help="Serve the Temporal Web UI.")) -> None:
     """Run everything on this machine: Temporal (+ UI), Postgres, S3, a worker and the gateway.
 
-    Data stays under TWISTER_DATA_DIR across restarts; Ctrl-C stops every child.
+    Data stays under TWISTER_DATA_DIR across restarts, readable by this user only. A child that crashes
+    is restarted (with backoff) until it crashes too often; Ctrl-C stops every child.
     """
     from twister.embedded.children import twister_process, wait_gateway_ready, wait_worker_ready
+    from twister.embedded.postgres import with_app_password
+    from twister.embedded.process import ManagedProcess
     from twister.embedded.stack import EmbeddedStack
+    from twister.embedded.supervisor import GaveUp
 
-    settings = _settings()
+    settings = with_app_password(_settings(), create=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+
+    def wait_gateway(proc: ManagedProcess) -> None:
+        wait_gateway_ready(proc, settings.api_url)
+
     typer.echo(f"Starting the embedded stack in {settings.data_dir} ...")
     code = 0
     with EmbeddedStack(settings, ui=ui) as stack:
         key = asyncio.run(_dev_key(settings))
-        worker = stack.add(twister_process(settings, "worker", "worker").start())
-        gateway = stack.add(twister_process(settings, "gateway", "gateway").start())
+        worker = stack.keep(lambda: twister_process(settings, "worker", "worker").start(), wait_worker_ready)
+        gateway = stack.keep(lambda: twister_process(settings, "gateway", "gateway").start(), wait_gateway)
         wait_worker_ready(worker)
-        wait_gateway_ready(gateway, settings.api_url)
+        wait_gateway(gateway)
         typer.echo(_banner(settings, key, ui))
-        while not stop.wait(1.0):
-            dead = next((p for p in stack.processes if not p.running()), None)
-            if dead is not None:
-                typer.echo(
-                    f"{dead.name} exited (code {dead.returncode}); stopping. Log: {dead.log_path}\n{dead.log_tail()}",
-                    err=True,
-                )
-                code = 1
-                break
+        try:
+            stack.supervise(stop)
+        except GaveUp as exc:
+            typer.echo(str(exc), err=True)
+            code = 1
         typer.echo("Stopping ...")
     _exit(code)
 
@@ -92,10 +99,10 @@ def up(ui: bool = typer.Option(True, help="Serve the Temporal Web UI.")) -> None
 async def _dev_key(settings: Settings) -> str:
     from twister import db
 
-    pool = await db.create_pool(settings.database_url)
+    pool = await db.create_pool(settings.database_url, settings.database_timeout)
     try:
         await db.migrate(pool)
-        return await db.dev_api_key(pool, settings.data_dir / "dev-api-key")
+        return await db.dev_api_key(pool, SecretBox.from_settings(settings), settings.data_dir / "dev-api-key")
     finally:
         await pool.close()
 
@@ -151,10 +158,10 @@ def keys_create(name: str = typer.Option(..., "--name", help="Who the key is for
     async def create() -> None:
         from twister import db
 
-        pool = await db.create_pool(settings.database_url)
+        pool = await db.create_pool(settings.database_url, settings.database_timeout)
         try:
             await db.migrate(pool)
-            await db.create_api_key(pool, name, key)
+            await db.create_api_key(pool, SecretBox.from_settings(settings), name, key)
         finally:
             await pool.close()
 
@@ -163,13 +170,21 @@ def keys_create(name: str = typer.Option(..., "--name", help="Who the key is for
     _exit(0)
 
 
+@app.command("secret-key")
+def secret_key() -> None:
+    """Print a new random server key for TWISTER_SECRET_KEY."""
+    from twister.crypto import new_secret_key
+
+    typer.echo(new_secret_key())
+
+
 @app.command("settings")
 def show_settings() -> None:
     """List every TWISTER_* setting with its current value (secrets masked)."""
     settings = Settings()
     for name, field in Settings.model_fields.items():
         value = getattr(settings, name)
-        if name == "s3_secret_key":
+        if name in ("s3_secret_key", "secret_key") and value:
             value = "***"
         elif name == "database_url":
             value = _without_password(value)

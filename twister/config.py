@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from twister.models import StepPolicy
+from twister.models import JobLimits, StepPolicy
 
 
 def _default_ffmpeg() -> str:
@@ -53,6 +53,9 @@ class Settings(BaseSettings):
         default="postgresql://twister@127.0.0.1:54329/twister",
         description="Postgres DSN; the embedded server listens on its port and creates its role and database.",
     )
+    database_timeout: float = Field(
+        default=3.0, description="A database call (or connect) gives up after this many seconds; the API answers 503."
+    )
     postgres_os_user: str = Field(
         default="nobody", description="Unprivileged OS user that runs the embedded Postgres when started as root."
     )
@@ -63,18 +66,38 @@ class Settings(BaseSettings):
     s3_bucket: str = Field(default="twister", description="Bucket the files go to.")
     s3_access_key: str = Field(default="twister", description="S3 access key.")
     s3_secret_key: str = Field(default="twister-dev-secret", description="S3 secret key.")
+    upload_part_bytes: int = Field(
+        default=16 * 1024**2, ge=1024**2, description="Multipart upload part size (bytes); smaller files go in one PUT."
+    )
     presign_ttl_seconds: int = Field(default=24 * 3600, description="Lifetime of presigned download URLs.")
 
     # Gateway
     api_host: str = Field(default="127.0.0.1", description="Gateway bind address.")
     api_port: int = Field(default=8000, description="Gateway port.")
     max_body_bytes: int = Field(default=64 * 1024, description="Larger request bodies get 413.")
+    rate_limit_per_minute: int = Field(
+        default=6000, gt=0, description="Requests one API key may make per minute to one gateway process; more get 429."
+    )
+    max_unfinished_jobs_per_key: int = Field(
+        default=100, gt=0, description="Jobs one API key may have pending or processing at once; more get 429."
+    )
 
     # Security
+    secret_key: str = Field(
+        default="",
+        description="Server key (base64 of 32 bytes) sealing secrets kept in the database; "
+        "empty: DATA_DIR/secret-key, made on first use. Every host of a deployment must share one.",
+    )
     allowed_networks: str = Field(
         default="",
         description="Comma-separated CIDRs that sources and webhooks may reach although private/loopback.",
     )
+
+    # Limits of one job (a larger or longer source ends Warning, nothing uploaded)
+    max_file_size_bytes: int = Field(
+        default=10 * 1024**3, gt=0, description="Largest source a job may download (bytes, all streams together)."
+    )
+    max_duration_seconds: int = Field(default=12 * 3600, gt=0, description="Longest source a job may download (s).")
 
     # Retries and timeouts (seconds)
     download_max_retries: int = Field(default=3, description="Retries of a failing download (technical errors).")
@@ -92,7 +115,8 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=6, description="Webhook delivery attempts before it is failed.")
     webhook_timeout: float = Field(default=30.0, description="Timeout (s) of one webhook attempt.")
     workdir_sweep_interval: float = Field(
-        default=60.0, description="How often (s) a worker removes orphaned work dirs."
+        default=60.0,
+        description="How often (s) a worker removes orphaned work dirs and frees the slots of jobs ended elsewhere.",
     )
     worker_max_jobs: int = Field(default=4, description="Jobs one worker process downloads/muxes/uploads at once.")
 
@@ -113,6 +137,10 @@ class Settings(BaseSettings):
     def step_policy(self) -> StepPolicy:
         """The retry and timeout settings a new job runs with."""
         return StepPolicy(**{f.name: getattr(self, f.name) for f in fields(StepPolicy)})
+
+    def job_limits(self) -> JobLimits:
+        """The size and duration limits a new job runs with."""
+        return JobLimits(**{f.name: getattr(self, f.name) for f in fields(JobLimits)})
 
     @property
     def job_work_root(self) -> Path:

@@ -11,11 +11,13 @@ from typing import Any
 
 import asyncpg
 
+from twister.crypto import SecretBox, is_sealed
 from twister.keys import hash_api_key, new_api_key, new_webhook_secret
 from twister.models import JobOutcome, JobStatus, JobStep, WebhookStatus
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 7410442
+_ADMISSION_LOCK = 7410443  # with the key id: one admission at a time per key
 
 _OUTCOME_COLUMNS = [f.name for f in fields(JobOutcome)]
 _SET_OUTCOME = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(_OUTCOME_COLUMNS))
@@ -25,9 +27,10 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def create_pool(database_url: str) -> asyncpg.Pool:
-    """A pool that connects on first use, so a process starts even while Postgres is down."""
-    return await asyncpg.create_pool(database_url, min_size=0, max_size=10, timeout=5, command_timeout=15)
+async def create_pool(database_url: str, timeout: float) -> asyncpg.Pool:
+    """A pool that connects on first use, so a process starts even while Postgres is down; a connect
+    or a query that takes longer than ``timeout`` seconds fails instead of waiting on a frozen server."""
+    return await asyncpg.create_pool(database_url, min_size=0, max_size=10, timeout=timeout, command_timeout=timeout)
 
 
 def migrations() -> list[tuple[int, Path]]:
@@ -70,26 +73,33 @@ class ApiKey:
     name: str
 
 
-async def create_api_key(pool: asyncpg.Pool, name: str, key: str) -> ApiKey:
-    row = await pool.fetchrow(
-        "INSERT INTO api_keys (name, key_hash, webhook_secret, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-        name,
-        hash_api_key(key),
-        new_webhook_secret(),
-        now_ms(),
-    )
-    assert row is not None
-    return ApiKey(id=row["id"], name=name)
+def _webhook_secret_purpose(api_key_id: int) -> str:
+    return f"api_keys.webhook_secret:{api_key_id}"
 
 
-async def dev_api_key(pool: asyncpg.Pool, key_file: Path) -> str:
+async def create_api_key(pool: asyncpg.Pool, box: SecretBox, name: str, key: str) -> ApiKey:
+    """A new key (only its hash is stored) with a new webhook secret, sealed with the server key."""
+    async with pool.acquire() as conn, conn.transaction():
+        key_id = await conn.fetchval("SELECT nextval(pg_get_serial_sequence('api_keys', 'id'))")
+        await conn.execute(
+            "INSERT INTO api_keys (id, name, key_hash, webhook_secret, created_at) VALUES ($1, $2, $3, $4, $5)",
+            key_id,
+            name,
+            hash_api_key(key),
+            box.seal(new_webhook_secret(), _webhook_secret_purpose(key_id)),
+            now_ms(),
+        )
+    return ApiKey(id=key_id, name=name)
+
+
+async def dev_api_key(pool: asyncpg.Pool, box: SecretBox, key_file: Path) -> str:
     """The local dev key of ``twister up``, kept (mode 0600) beside the data so it survives restarts."""
     if key_file.exists():
         key = key_file.read_text().strip()
         if await find_api_key(pool, key):
             return key
     key = new_api_key()
-    await create_api_key(pool, "dev", key)
+    await create_api_key(pool, box, "dev", key)
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key_file.touch(mode=0o600)
     key_file.write_text(key + "\n")
@@ -103,28 +113,51 @@ async def find_api_key(pool: asyncpg.Pool, key: str) -> ApiKey | None:
     return ApiKey(id=row["id"], name=row["name"]) if row else None
 
 
-async def webhook_secret(pool: asyncpg.Pool, api_key_id: int) -> str:
-    secret = await pool.fetchval("SELECT webhook_secret FROM api_keys WHERE id = $1", api_key_id)
-    if secret is None:
+async def webhook_secret(pool: asyncpg.Pool, box: SecretBox, api_key_id: int) -> str:
+    """The key's webhook signing secret, opened; one stored in plain text (by twister before it
+    sealed them) is sealed on the way."""
+    stored = await pool.fetchval("SELECT webhook_secret FROM api_keys WHERE id = $1", api_key_id)
+    if stored is None:
         raise LookupError(f"API key {api_key_id} does not exist")
-    return str(secret)
+    purpose = _webhook_secret_purpose(api_key_id)
+    if is_sealed(stored):
+        return box.open(stored, purpose)
+    await pool.execute(
+        "UPDATE api_keys SET webhook_secret = $2 WHERE id = $1 AND webhook_secret = $3",
+        api_key_id,
+        box.seal(stored, purpose),
+        stored,
+    )
+    return str(stored)
 
 
 async def insert_job(
-    pool: asyncpg.Pool, job_id: uuid.UUID, api_key_id: int, url: str, request: dict[str, Any], created_at: int
-) -> None:
-    """A new job, its workflow not started yet (``workflow_start_pending``)."""
-    await pool.execute(
-        "INSERT INTO jobs (id, api_key_id, url, request, created_at, status, step, workflow_start_pending) "
-        "VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, true)",
-        job_id,
-        api_key_id,
-        url,
-        json.dumps(request),
-        created_at,
-        JobStatus.PENDING,
-        JobStep.QUEUED,
-    )
+    pool: asyncpg.Pool,
+    job_id: uuid.UUID,
+    api_key_id: int,
+    url: str,
+    request: dict[str, Any],
+    created_at: int,
+    max_unfinished: int,
+) -> bool:
+    """A new job, its workflow not started yet (``workflow_start_pending``); False (nothing written)
+    when the key already has ``max_unfinished`` unfinished jobs. Admissions of one key are serialized."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _ADMISSION_LOCK, api_key_id)
+        result = await conn.execute(
+            "INSERT INTO jobs (id, api_key_id, url, request, created_at, status, step, workflow_start_pending) "
+            "SELECT $1, $2, $3, $4::jsonb, $5, $6, $7, true "
+            "WHERE (SELECT count(*) FROM jobs WHERE api_key_id = $2 AND finished_at IS NULL) < $8",
+            job_id,
+            api_key_id,
+            url,
+            json.dumps(request),
+            created_at,
+            JobStatus.PENDING,
+            JobStep.QUEUED,
+            max_unfinished,
+        )
+    return _updated_one(result)
 
 
 async def mark_workflow_started(pool: asyncpg.Pool, job_id: uuid.UUID) -> None:
@@ -157,15 +190,18 @@ def _job(row: asyncpg.Record) -> dict[str, Any]:
 
 
 def _updated_one(result: str) -> bool:
-    """asyncpg returns the command tag, e.g. ``UPDATE 1``."""
+    """asyncpg returns the command tag, e.g. ``UPDATE 1`` or ``INSERT 0 1``."""
     return result.rsplit(" ", 1)[-1] == "1"
 
 
-async def record_outcome(pool: asyncpg.Pool, job_id: uuid.UUID, outcome: JobOutcome) -> bool:
-    """False when no row has this id."""
+async def record_outcome(
+    pool: asyncpg.Pool, job_id: uuid.UUID, outcome: JobOutcome, *, only_unfinished: bool = False
+) -> bool:
+    """False when no row has this id (or, with ``only_unfinished``, none that is unfinished)."""
     values = asdict(outcome)
+    condition = " AND finished_at IS NULL" if only_unfinished else ""
     result = await pool.execute(
-        f"UPDATE jobs SET {_SET_OUTCOME}, workflow_start_pending = false WHERE id = $1",
+        f"UPDATE jobs SET {_SET_OUTCOME}, workflow_start_pending = false WHERE id = $1{condition}",
         job_id,
         *(values[name] for name in _OUTCOME_COLUMNS),
     )

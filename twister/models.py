@@ -57,6 +57,7 @@ class ErrorType(StrEnum):
     WEBHOOK_FAILED = "WebhookFailed"
     JOB_ROW_MISSING = "JobRowMissing"
     WORKER_BUSY = "WorkerBusy"
+    OVER_LIMIT = "OverLimit"
 
 
 NON_RETRYABLE_ERRORS = (
@@ -65,6 +66,7 @@ NON_RETRYABLE_ERRORS = (
     ErrorType.FORBIDDEN_ADDRESS,
     ErrorType.STREAMS_MISSING,
     ErrorType.JOB_ROW_MISSING,
+    ErrorType.OVER_LIMIT,
 )
 
 
@@ -121,6 +123,15 @@ class StepPolicy:
 
 
 @dataclass
+class JobLimits:
+    """How big and how long a job's source may be; beyond either the job ends ``Warning`` with
+    nothing uploaded. Taken from ``Settings`` when the job is created."""
+
+    max_file_size_bytes: int
+    max_duration_seconds: int
+
+
+@dataclass
 class JobInput:
     job_id: str
     api_key_id: int
@@ -128,6 +139,7 @@ class JobInput:
     options: JobOptions
     created_at_ms: int
     policy: StepPolicy
+    limits: JobLimits
     webhook_url: str | None = None
 
 
@@ -141,6 +153,7 @@ class StepRequest:
     job_id: str
     url: str
     options: JobOptions
+    limits: JobLimits
 
 
 @dataclass

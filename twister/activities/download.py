@@ -15,7 +15,7 @@ from twister.config import Settings
 from twister.media.download_errors import classify_download_error
 from twister.media.formats import Format, choose_formats
 from twister.media.probe import probe
-from twister.models import ActivityName, DownloadResult, ErrorType, StepRequest
+from twister.models import ActivityName, DownloadResult, ErrorType, JobLimits, StepRequest
 from twister.worker.heartbeat import Heartbeat
 from twister.worker.workdirs import WorkDirs
 
@@ -58,6 +58,20 @@ class _Progress:
         }
 
 
+def over_limit(what: str, limit: str) -> ApplicationError:
+    """The source is beyond this server's limits: the job ends Warning and nothing is uploaded."""
+    return ApplicationError(
+        f"{what}, over this server's limit of {limit}; ask the operator to raise it if this job is intended",
+        type=ErrorType.OVER_LIMIT,
+        non_retryable=True,
+    )
+
+
+def check_duration(duration: float | None, limits: JobLimits) -> None:
+    if duration and duration > limits.max_duration_seconds:
+        raise over_limit(f"The video is {duration:.0f} s long", f"{limits.max_duration_seconds} s")
+
+
 class DownloadActivities:
     def __init__(self, settings: Settings, workdirs: WorkDirs, egress_proxy_url: str) -> None:
         self._settings = settings
@@ -83,11 +97,23 @@ class DownloadActivities:
         progress = _Progress()
         chosen: list[Format] = []
 
+        limits = request.limits
+
+        def within_duration(info: dict[str, Any], *, incomplete: object) -> None:
+            check_duration(info.get("duration"), limits)
+
         def select(ctx: dict[str, Any]) -> Any:
             chosen.extend(choose_formats(ctx["formats"], request.options))
             progress.expected_total = sum(int(f.get("filesize") or f.get("filesize_approx") or 0) for f in chosen)
+            check_size(progress.expected_total, "is announced as")
             progress.started = time.monotonic()
             yield from chosen
+
+        def check_size(size: int, how: str) -> None:
+            if size > limits.max_file_size_bytes:
+                raise over_limit(
+                    f"File too large: the source {how} {size} bytes", f"{limits.max_file_size_bytes} bytes"
+                )
 
         heartbeat = Heartbeat(attempt=attempt)
 
@@ -99,10 +125,14 @@ class DownloadActivities:
                 progress.current_bytes = 0
             else:
                 progress.current_bytes = int(update.get("downloaded_bytes") or 0)
+                # Content-Length first (refused before the body is read), then the bytes counted so far
+                check_size(progress.finished_bytes + int(update.get("total_bytes") or 0), "is announced as")
+            check_size(progress.done, "passed")
             heartbeat.update(**progress.details(update.get("speed")))
 
         params: dict[str, Any] = {
             "format": select,
+            "match_filter": within_duration,
             "outtmpl": {"default": str(workdir / "stream-%(format_id)s.%(ext)s")},
             "restrictfilenames": True,
             "noplaylist": True,
@@ -133,14 +163,22 @@ class DownloadActivities:
             finished = time.monotonic()
             extract_ms = int(((progress.started or finished) - started) * 1000)
             download_ms = int((finished - (progress.started or started)) * 1000)
-            return self._result(info, chosen, extract_ms, download_ms, attempt)
+            return self._result(info, chosen, extract_ms, download_ms, attempt, limits)
 
     def _result(
-        self, info: dict[str, Any], chosen: list[Format], extract_ms: int, download_ms: int, attempt: int
+        self,
+        info: dict[str, Any],
+        chosen: list[Format],
+        extract_ms: int,
+        download_ms: int,
+        attempt: int,
+        limits: JobLimits,
     ) -> DownloadResult:
         files = {d["format_id"]: Path(d["filepath"]) for d in info.get("requested_downloads", [])}
         paths = [files[f["format_id"]] for f in chosen]
         probes = [probe(self._settings.ffprobe_path, path) for path in paths]
+        # sources that do not tell their length up front (plain files, many DASH manifests)
+        check_duration(max((m.duration or 0 for m in probes), default=None), limits)
         video_path = next((p for p, m in zip(paths, probes, strict=True) if m.video_codec), None)
         audio_path = next((p for p, m in zip(paths, probes, strict=True) if m.audio_codec), None)
         video = next((m for m in probes if m.video_codec), None)

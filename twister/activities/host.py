@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from twister.models import ActivityName, ErrorType, WorkerAssignment
 from twister.worker.slots import JobSlots
@@ -21,7 +21,10 @@ class HostActivities:
         """Runs on the shared queue: the worker that takes it runs the job's host-bound steps.
         A full worker declines, and Temporal offers the job again (to any worker) after a backoff."""
         if not self._slots.take(job_id):
-            raise ApplicationError("worker is at capacity", type=ErrorType.WORKER_BUSY)
+            # benign: an expected refusal, logged at DEBUG without a traceback
+            raise ApplicationError(
+                "worker is at capacity", type=ErrorType.WORKER_BUSY, category=ApplicationErrorCategory.BENIGN
+            )
         return self._assignment
 
     @activity.defn(name=ActivityName.REMOVE_WORKDIR)

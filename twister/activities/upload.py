@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,13 +23,25 @@ from twister.worker.workdirs import files_gone
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-_TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024)
+log = logging.getLogger(__name__)
 
 
 class UploadActivities:
-    def __init__(self, s3: S3Client, bucket: str) -> None:
+    def __init__(self, s3: S3Client, bucket: str, part_bytes: int) -> None:
         self._s3 = s3
         self._bucket = bucket
+        self._transfer = TransferConfig(multipart_threshold=part_bytes, multipart_chunksize=part_bytes)
+
+    def _abort_unfinished(self, key: str) -> None:
+        """Best effort: drops multipart uploads of ``key`` left by an attempt that died (a killed worker,
+        storage down), so their parts do not linger in the bucket."""
+        try:
+            listed = self._s3.list_multipart_uploads(Bucket=self._bucket, Prefix=key)
+            for upload in listed.get("Uploads", []):
+                if upload.get("Key") == key and upload.get("UploadId"):
+                    self._s3.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload["UploadId"])
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("could not abort unfinished uploads of %s: %s", key, type(exc).__name__)
 
     @activity.defn(name=ActivityName.UPLOAD)
     def upload(self, request: UploadRequest) -> UploadResult:
@@ -39,6 +52,7 @@ class UploadActivities:
         if not path.exists():
             raise files_gone("muxed file")
         size = path.stat().st_size
+        self._abort_unfinished(request.key)
         sent = [0]
         cancelled = threading.Event()
 
@@ -57,7 +71,7 @@ class UploadActivities:
                 self._bucket,
                 request.key,
                 ExtraArgs=extra,
-                Config=_TRANSFER,
+                Config=self._transfer,
                 Callback=on_progress,
             )
             while True:
@@ -70,6 +84,7 @@ class UploadActivities:
                 except FutureTimeout:
                     continue
                 except (BotoCoreError, ClientError, OSError) as exc:
+                    self._abort_unfinished(request.key)
                     raise ApplicationError(
                         f"Storing the file failed: {exc}. Check the storage endpoint and credentials.",
                         attempt,

@@ -17,8 +17,9 @@ from temporalio.exceptions import ApplicationError
 
 from twister import db
 from twister.config import Settings
+from twister.crypto import SecretBox
 from twister.models import ActivityName, ErrorType, JobOutcome, JobStatus, WebhookRequest
-from twister.net.guard import UnsafeUrlError, check_url
+from twister.net.guard import Endpoint, UnsafeUrlError, check_url
 from twister.storage import presigned_url
 
 if TYPE_CHECKING:
@@ -57,16 +58,31 @@ def terminal_event(job_id: str, url: str, outcome: JobOutcome, s3_url: str | Non
 
 
 class WebhookActivities:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, s3: S3Client, egress_proxy_url: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        s3: S3Client,
+        egress_proxy_url: str,
+        blocked_endpoints: frozenset[Endpoint],
+    ) -> None:
         self._settings = settings
         self._pool = pool
         self._s3 = s3
         self._proxy = egress_proxy_url
+        self._blocked = blocked_endpoints
+        self._box = SecretBox.from_settings(settings)
 
     @activity.defn(name=ActivityName.DELIVER_WEBHOOK)
     async def deliver_webhook(self, request: WebhookRequest) -> None:
         try:
-            await asyncio.to_thread(check_url, request.webhook_url, self._settings.allowed_network_list, "webhook_url")
+            await asyncio.to_thread(
+                check_url,
+                request.webhook_url,
+                self._settings.allowed_network_list,
+                "webhook_url",
+                blocked_endpoints=self._blocked,
+            )
         except UnsafeUrlError as exc:
             raise ApplicationError(str(exc), type=ErrorType.FORBIDDEN_ADDRESS, non_retryable=True) from None
         key = request.outcome.s3_key
@@ -74,7 +90,7 @@ class WebhookActivities:
             presigned_url(self._s3, self._settings.s3_bucket, key, self._settings.presign_ttl_seconds) if key else None
         )
         body = json.dumps(terminal_event(request.job_id, request.url, request.outcome, s3_url)).encode()
-        secret = await db.webhook_secret(self._pool, request.api_key_id)
+        secret = await db.webhook_secret(self._pool, self._box, request.api_key_id)
         headers = {
             "content-type": "application/json",
             "user-agent": "twister-webhook/1",

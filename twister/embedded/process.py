@@ -21,6 +21,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 LOG_TAIL_LINES = 20
+CHILD_UMASK = 0o077  # what the children write (databases, logs, work files) is for this user only
 
 
 _handed_out: set[int] = set()
@@ -66,6 +67,13 @@ def ensure_port_free(port: int, service: str, setting: str) -> None:
             f"{service} cannot start: port {port} on 127.0.0.1 is already in use "
             f"(another twister stack, or a leftover process?). Stop it or choose another port with {setting}."
         )
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` created if missing, and made accessible to its owner only."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
 
 
 def find_binary(name: str) -> str:
@@ -212,10 +220,11 @@ class ManagedProcess:
         if self._popen is not None:
             raise RuntimeError(f"{self.name} was already started")
         self.stop_leftover()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.log_path.parent)
         if self.log_path.exists():
             self.log_path.replace(self.log_path.with_name(self.log_path.name + ".1"))
-        with open(self.log_path, "ab") as log_file:
+        log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with open(log_fd, "ab") as log_file:
             self._popen = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
@@ -227,6 +236,7 @@ class ManagedProcess:
                 group=self._group,
                 extra_groups=[] if self._user is not None else None,
                 process_group=0,
+                umask=CHILD_UMASK,
             )
         self._write_pid_file(self._popen.pid)
         log.debug("started %s (pid %d): %s", self.name, self._popen.pid, " ".join(self.argv))
@@ -305,7 +315,7 @@ class ManagedProcess:
         return RuntimeError("\n".join(parts))
 
     def _write_pid_file(self, pid: int) -> None:
-        self.pid_path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.pid_path.parent)
         record = {
             "pid": pid,
             "ticks": _start_ticks(pid),

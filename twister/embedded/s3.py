@@ -1,11 +1,16 @@
-"""S3 from SeaweedFS (``weed mini``: master, volume, filer and S3 gateway in one process)."""
+"""S3 from SeaweedFS (``weed mini``: master, volume, filer and S3 gateway in one process).
+
+Only the S3 port, with the settings' credentials, gives access to the data over HTTP: the master's and
+the filer's HTTP APIs are off (``-disableHttp``), the volume server's wants a JWT signed with a key of
+this run. Their gRPC ports (127.0.0.1 only) stay unauthenticated.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import tempfile
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,12 +23,15 @@ from twister.embedded.process import (
     find_binary,
     free_port,
     port_is_free,
+    private_dir,
     stop_leftover,
 )
 from twister.storage import s3_client
 
 if TYPE_CHECKING:
-    pass
+    from mypy_boto3_s3 import S3Client
+
+READY_PROBE_KEY = ".twister-ready-probe"
 
 # Ports `weed mini` opens besides S3; each defaults to a fixed number, so two stacks would collide.
 INTERNAL_PORTS = (
@@ -69,23 +77,38 @@ def _internal_ports(settings: Settings) -> dict[str, int]:
         if port != settings.s3_port and port not in ports.values():
             ports[INTERNAL_PORTS[len(ports)]] = port
     path = _ports_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     path.write_text(json.dumps(ports, indent=2))
     return ports
 
 
+def _write_private(path: Path, text: str) -> Path:
+    private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+    return path
+
+
 def _write_identities(settings: Settings) -> Path:
-    path = settings.data_dir / "run" / "s3-identities.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     identity = {
         "name": settings.s3_access_key,
         "credentials": [{"accessKey": settings.s3_access_key, "secretKey": settings.s3_secret_key}],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
     }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as file:
-        json.dump({"identities": [identity]}, file, indent=2)
-    return path
+    path = settings.data_dir / "run" / "s3-identities.json"
+    return _write_private(path, json.dumps({"identities": [identity]}, indent=2))
+
+
+def _write_security_config(settings: Settings) -> Path:
+    """A config dir whose security.toml has new random JWT keys: the volume server then reads and writes
+    only with a token signed by this run's master or filer (the S3 gateway in the same process gets them).
+    The filer keys do the same for the filer's HTTP API (off anyway) and guard its IAM gRPC service."""
+    sections = ["jwt.signing", "jwt.signing.read", "jwt.filer_signing", "jwt.filer_signing.read"]
+    toml = "".join(f'[{section}]\nkey = "{secrets.token_hex(32)}"\n\n' for section in sections)
+    directory = settings.data_dir / "run" / "s3-config"
+    _write_private(directory / "security.toml", toml)
+    return directory
 
 
 def _remove_sockets(ports: list[int]) -> None:
@@ -108,14 +131,16 @@ def launch_s3(settings: Settings) -> ManagedProcess:
     ensure_port_free(settings.s3_port, "S3 (SeaweedFS)", "TWISTER_S3_ENDPOINT_URL")
     _remove_sockets([settings.s3_port, *_saved_ports(settings).values()])  # of a killed previous run
     ports = _internal_ports(settings)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     # `mini` merges this file of remembered flags into the command line: a flag we stopped passing
     # (or an old port) would come back from it. Every flag that matters is passed each time instead.
     (directory / "mini.options").unlink(missing_ok=True)
     argv = [
         find_binary("weed"),
         "-logtostderr",  # else glog writes weed.* files into /tmp
+        f"-config_dir={_write_security_config(settings)}",
         "mini",
+        "-disableHttp",  # of the master and the filer: S3 reaches them through gRPC
         f"-dir={directory}",
         "-ip=127.0.0.1",
         "-ip.bind=127.0.0.1",
@@ -137,8 +162,7 @@ def launch_s3(settings: Settings) -> ManagedProcess:
     return ManagedProcess("s3", argv, data_dir=settings.data_dir, after_stop=[lambda: _remove_sockets(sockets)]).start()
 
 
-def _ensure_bucket(settings: Settings) -> None:
-    client = s3_client(settings)
+def _ensure_bucket(client: S3Client, settings: Settings) -> None:
     try:
         client.head_bucket(Bucket=settings.s3_bucket)
         return
@@ -155,19 +179,16 @@ def _ensure_bucket(settings: Settings) -> None:
 
 
 def wait_s3(settings: Settings, proc: ManagedProcess, timeout: float) -> None:
-    """Wait until signed requests work with the settings' credentials, then create the bucket if missing."""
+    """Wait until an object can be written with the settings' credentials, creating the bucket if missing."""
     probe = s3_client(settings, timeout=2.0, attempts=1)
-    master_port = next(arg.split("=", 1)[1] for arg in proc.argv if arg.startswith("-master.port="))
 
     def ready() -> bool:
         # S3 answers before the volume server has registered with the master (its first heartbeat can
-        # hit "not current leader" after a restart): until then every GET of existing data fails.
-        with urllib.request.urlopen(f"http://127.0.0.1:{master_port}/dir/status", timeout=2) as resp:
-            topology = json.load(resp)["Topology"]
-        nodes = [node for dc in topology["DataCenters"] for rack in dc["Racks"] for node in rack["DataNodes"]]
-        if not nodes:
-            raise RuntimeError("no volume server has registered with the master yet")
-        probe.list_buckets()
+        # hit "not current leader" after a restart): until then every GET of existing data fails. A write
+        # needs a registered volume server too (a non-empty body goes to a volume).
+        _ensure_bucket(probe, settings)
+        probe.put_object(Bucket=settings.s3_bucket, Key=READY_PROBE_KEY, Body=b"ready")
+        probe.delete_object(Bucket=settings.s3_bucket, Key=READY_PROBE_KEY)
         return True
 
     proc.wait_ready(
@@ -176,4 +197,8 @@ def wait_s3(settings: Settings, proc: ManagedProcess, timeout: float) -> None:
         hint=f"S3 should answer on {settings.s3_endpoint_url} (TWISTER_S3_ENDPOINT_URL) "
         f"with the access key {settings.s3_access_key!r}; its data dir is {settings.data_dir / 's3'}.",
     )
-    _ensure_bucket(settings)
+
+
+def internal_ports(settings: Settings) -> list[int]:
+    """The internal ports of the embedded S3 server run with these settings; none when it never ran here."""
+    return list(_saved_ports(settings).values())

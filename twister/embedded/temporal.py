@@ -10,6 +10,7 @@ from twister.embedded.process import (
     ensure_port_free,
     find_binary,
     free_port,
+    private_dir,
     stop_leftover,
     tcp_connects,
 )
@@ -45,7 +46,7 @@ def launch_temporal(settings: Settings, *, ui: bool) -> ManagedProcess:
     ensure_port_free(settings.temporal_port, "Temporal", "TWISTER_TEMPORAL_ADDRESS")
     if ui:
         ensure_port_free(settings.temporal_ui_port, "Temporal UI", "TWISTER_TEMPORAL_UI_PORT")
-    db_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(db_dir)
     return ManagedProcess("temporal", argv, data_dir=settings.data_dir).start()
 
 

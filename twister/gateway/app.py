@@ -7,23 +7,26 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.service import RetryConfig
 
 from twister import db
 from twister.config import Settings
 from twister.gateway import jobs
+from twister.gateway.body_limit import BodyLimit
 from twister.gateway.deps import Services
-from twister.gateway.errors import error_response, install_error_handlers
+from twister.gateway.errors import install_error_handlers
+from twister.gateway.rate_limit import RateLimiter
 from twister.gateway.starts import reconcile_forever
+from twister.net.infrastructure import infrastructure_endpoints
 from twister.storage import s3_client
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await db.create_pool(settings.database_url)
+        pool = await db.create_pool(settings.database_url, settings.database_timeout)
         with contextlib.suppress(OSError):  # the database is down: requests answer 503 until it is back
             await db.migrate(pool)
         temporal = await Client.connect(
@@ -33,7 +36,14 @@ def create_app(settings: Settings) -> FastAPI:
             # a request waits for Temporal at most this long, then answers 503
             retry_config=RetryConfig(max_elapsed_time_millis=int(settings.temporal_rpc_timeout * 1000)),
         )
-        services = Services(settings=settings, pool=pool, temporal=temporal, s3=s3_client(settings))
+        services = Services(
+            settings=settings,
+            pool=pool,
+            temporal=temporal,
+            s3=s3_client(settings),
+            rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+            blocked_endpoints=await asyncio.to_thread(infrastructure_endpoints, settings),
+        )
         app.state.services = services
         reconciler = asyncio.create_task(reconcile_forever(services))
         yield
@@ -42,16 +52,10 @@ def create_app(settings: Settings) -> FastAPI:
             await reconciler
         await pool.close()
 
-    app = FastAPI(title="twister", version="0.1.0", lifespan=lifespan)
+    # redirect_slashes off: "/jobs/" is a 404 like any unknown path, not a redirect without a body
+    app = FastAPI(title="twister", version="0.1.0", lifespan=lifespan, redirect_slashes=False)
     install_error_handlers(app)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return error_response(413, f"Request body is larger than {settings.max_body_bytes} bytes")
-        response: Response = await call_next(request)
-        return response
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -12,6 +12,8 @@ from temporalio.client import Client
 from twister import db
 from twister.config import Settings
 from twister.gateway.errors import ApiError
+from twister.gateway.rate_limit import RateLimiter
+from twister.net.guard import Endpoint
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -23,6 +25,8 @@ class Services:
     pool: asyncpg.Pool
     temporal: Client
     s3: S3Client
+    rate_limiter: RateLimiter
+    blocked_endpoints: frozenset[Endpoint]
 
 
 def services(request: Request) -> Services:
@@ -46,6 +50,13 @@ async def current_key(
     found = await db.find_api_key(svc.pool, key)
     if found is None:
         raise ApiError(401, "Invalid API Key")
+    wait = svc.rate_limiter.retry_after(found.id)
+    if wait is not None:
+        raise ApiError(
+            429,
+            f"Rate limit of {svc.settings.rate_limit_per_minute} requests per minute exceeded; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     return found
 
 

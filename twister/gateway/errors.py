@@ -42,7 +42,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "Request failed"
-        return error_response(exc.status_code, "Not found" if exc.status_code == 404 else message)
+        message = "Not found" if exc.status_code == 404 else message
+        headers = dict(exc.headers) if exc.headers else None  # e.g. Allow on a 405
+        return error_response(exc.status_code, message, headers)
 
     @app.exception_handler(RPCError)
     async def temporal_error(_: Request, exc: RPCError) -> JSONResponse:

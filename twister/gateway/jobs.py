@@ -14,37 +14,49 @@ from fastapi.responses import JSONResponse
 from twister import db
 from twister.gateway.deps import ApiKeyDep, Services, ServicesDep
 from twister.gateway.errors import ApiError
-from twister.gateway.schemas import parse_job_create
+from twister.gateway.schemas import ERROR_RESPONSES, JOB_CREATE_SCHEMA, JobCreated, parse_job_create
 from twister.gateway.starts import StartUnconfirmed, TemporalUnreachable, confirm_started, start_job_workflow
 from twister.gateway.status import active_document, finished_document
-from twister.models import ErrorKind, JobStatus, JobStep
+from twister.models import ErrorKind, JobOutcome, JobStatus, JobStep
 from twister.net.guard import UnsafeUrlError, check_url
 from twister.storage import presigned_url
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+UNFINISHED_RETRY_AFTER_S = 10
 
 
 async def _check_url(svc: Services, url: str, field: str) -> None:
     try:
-        await asyncio.to_thread(check_url, url, svc.settings.allowed_network_list, field)
+        await asyncio.to_thread(
+            check_url, url, svc.settings.allowed_network_list, field, blocked_endpoints=svc.blocked_endpoints
+        )
     except UnsafeUrlError as exc:
         raise ApiError(400, str(exc)) from None
 
 
-@router.post("/jobs", status_code=201)
+@router.post(
+    "/jobs",
+    status_code=201,
+    responses={201: {"model": JobCreated}, **ERROR_RESPONSES},
+    # the body is parsed by hand for the contract's 400/422 split; the schema still documents it
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": JOB_CREATE_SCHEMA}}}},
+)
 async def create_job(request: Request, svc: ServicesDep, key: ApiKeyDep) -> JSONResponse:
-    body = await request.body()
-    if len(body) > svc.settings.max_body_bytes:
-        raise ApiError(413, f"Request body is larger than {svc.settings.max_body_bytes} bytes")
-    job = parse_job_create(body)
+    job = parse_job_create(await request.body())
     await _check_url(svc, job.url, "url")
     if job.webhook_url:
         await _check_url(svc, job.webhook_url, "webhook_url")
     job_id = uuid.uuid4()
     created_at = db.now_ms()
-    await db.insert_job(svc.pool, job_id, key.id, job.url, job.echo(), created_at)
-    job_input = job.job_input(str(job_id), key.id, created_at, svc.settings.step_policy())
+    limit = svc.settings.max_unfinished_jobs_per_key
+    if not await db.insert_job(svc.pool, job_id, key.id, job.url, job.echo(), created_at, limit):
+        raise ApiError(
+            429,
+            f"This key already has {limit} unfinished jobs; submit more when some have finished",
+            headers={"Retry-After": str(UNFINISHED_RETRY_AFTER_S)},
+        )
+    job_input = job.job_input(str(job_id), key.id, created_at, svc.settings)
     try:
         await start_job_workflow(svc.temporal, svc.settings, job_input)
     except TemporalUnreachable as exc:
@@ -62,6 +74,17 @@ async def create_job(request: Request, svc: ServicesDep, key: ApiKeyDep) -> JSON
     return JSONResponse({"job_id": str(job_id)}, status_code=201)
 
 
+def ended_without_result(finished_at: int) -> JobOutcome:
+    """The outcome of a job whose workflow closed without writing one."""
+    return JobOutcome(
+        status=JobStatus.FAILED,
+        step=JobStep.FINISHED,
+        finished_at=finished_at,
+        error="The job's workflow ended without a result (terminated by an operator); retry the job.",
+        error_type=ErrorKind.ERROR,
+    )
+
+
 def _parse_job_id(job_id: str) -> uuid.UUID:
     try:
         return uuid.UUID(job_id)
@@ -69,7 +92,7 @@ def _parse_job_id(job_id: str) -> uuid.UUID:
         raise ApiError(404, "Job not found") from None
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", responses=ERROR_RESPONSES)
 async def get_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> dict[str, Any]:
     job_uuid = _parse_job_id(job_id)
     row = await db.get_job(svc.pool, job_uuid, key.id)
@@ -81,16 +104,9 @@ async def get_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> dict[str, An
             return document
         row = await db.get_job(svc.pool, job_uuid, key.id) or row
     if row["finished_at"] is None:
-        return finished_document(
-            {
-                **row,
-                "status": JobStatus.FAILED,
-                "step": JobStep.FINISHED,
-                "error_type": ErrorKind.ERROR,
-                "error": "The job's workflow ended without a result (terminated by an operator); retry the job.",
-            },
-            None,
-        )
+        # The workflow closed without writing its outcome: terminated (or timed out) in Temporal.
+        await db.record_outcome(svc.pool, job_uuid, ended_without_result(db.now_ms()), only_unfinished=True)
+        row = await db.get_job(svc.pool, job_uuid, key.id) or row
     s3_url = None
     if row["status"] == JobStatus.COMPLETED and row["s3_key"]:
         s3_url = presigned_url(svc.s3, svc.settings.s3_bucket, row["s3_key"], svc.settings.presign_ttl_seconds)

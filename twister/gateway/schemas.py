@@ -9,8 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from twister.config import Settings
 from twister.gateway.errors import ApiError
-from twister.models import AUDIO_FORMATS, JobInput, JobOptions, OutputFormat, Resolution, StepPolicy
+from twister.models import AUDIO_FORMATS, JobInput, JobOptions, OutputFormat, Resolution
 
 NOT_YET_SUPPORTED = frozenset(
     {
@@ -37,6 +38,26 @@ NOT_YET_SUPPORTED = frozenset(
 )
 
 
+class ErrorBody(BaseModel):
+    """Every error response: ``{"error": "..."}``."""
+
+    error: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in {
+        400: "A value the contract does not allow (the message names the field)",
+        401: "Missing or unknown API key",
+        404: "No such job for this key",
+        413: "Request body too large",
+        422: "Malformed JSON or a wrong type",
+        429: "Rate limited; retry after the Retry-After header's seconds",
+        503: "A dependency (Temporal, database) is unreachable; try again shortly",
+    }.items()
+}
+
+
 class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -45,6 +66,13 @@ class JobCreate(BaseModel):
     audio_only: bool = False
     max_resolution: Resolution = "best"
     webhook_url: str | None = Field(default=None, min_length=1, max_length=4096)
+
+    @field_validator("url", "webhook_url")
+    @classmethod
+    def _no_control_characters(cls, value: str | None) -> str | None:
+        if value is not None and any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+            raise ValueError("must not contain control characters (percent-encode them)")
+        return value
 
     @field_validator("max_resolution", mode="before")
     @classmethod
@@ -55,8 +83,18 @@ class JobCreate(BaseModel):
         default: OutputFormat = "m4a" if self.audio_only else "mp4"
         return JobOptions(format=self.format or default, audio_only=self.audio_only, max_resolution=self.max_resolution)
 
-    def job_input(self, job_id: str, api_key_id: int, created_at_ms: int, policy: StepPolicy) -> JobInput:
-        return JobInput(job_id, api_key_id, self.url, self.options(), created_at_ms, policy, self.webhook_url)
+    def job_input(self, job_id: str, api_key_id: int, created_at_ms: int, settings: Settings) -> JobInput:
+        """What the job's workflow runs with: these options, and this server's retry policy and limits."""
+        return JobInput(
+            job_id,
+            api_key_id,
+            self.url,
+            self.options(),
+            created_at_ms,
+            settings.step_policy(),
+            settings.job_limits(),
+            self.webhook_url,
+        )
 
     def echo(self) -> dict[str, Any]:
         """The effective create parameters, echoed back on the finished job."""
@@ -69,6 +107,13 @@ class JobCreate(BaseModel):
         if self.webhook_url:
             echoed["webhook_url"] = self.webhook_url
         return echoed
+
+
+JOB_CREATE_SCHEMA = JobCreate.model_json_schema()
+
+
+class JobCreated(BaseModel):
+    job_id: str
 
 
 def _is_type_error(error_type: str) -> bool:

@@ -11,11 +11,11 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Self
 from urllib.parse import urlsplit
 
-from twister.net.guard import IPNetwork, UnsafeUrlError, checked_addresses
+from twister.net.guard import Endpoint, IPNetwork, UnsafeUrlError, checked_addresses
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,14 @@ def _split_host_port(authority: str, default_port: int) -> tuple[str, int]:
 
 
 class EgressProxy:
-    """Runs in its own thread and event loop, so blocking (threaded) activities can use it."""
+    """Runs in its own thread and event loop, so blocking (threaded) activities can use it.
 
-    def __init__(self, allowed_networks: Sequence[IPNetwork]) -> None:
+    ``blocked_endpoints`` are twister's own services, refused whatever ``allowed_networks`` says.
+    """
+
+    def __init__(self, allowed_networks: Sequence[IPNetwork], blocked_endpoints: Collection[Endpoint] = ()) -> None:
         self._allowed = list(allowed_networks)
+        self._blocked = frozenset(blocked_endpoints)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="egress-proxy", daemon=True)
         self._server: asyncio.Server | None = None
@@ -87,7 +91,9 @@ class EgressProxy:
             await self._reply(writer, 400, "Bad Request")
             return
         try:
-            addresses = await asyncio.to_thread(checked_addresses, host, port, self._allowed, "source")
+            addresses = await asyncio.to_thread(
+                checked_addresses, host, port, self._allowed, "source", blocked_endpoints=self._blocked
+            )
         except UnsafeUrlError as exc:
             log.warning("refused a downloader connection: %s", exc)
             await self._reply(writer, 403, f"{FORBIDDEN_REASON}: {exc}")
@@ -101,10 +107,12 @@ class EgressProxy:
             return
         if method == "CONNECT":
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            answer = _pipe(upstream_reader, writer)
         else:
             upstream.write(_origin_form(method, target, version, headers))
-        to_upstream = asyncio.create_task(_pipe(reader, upstream))
-        to_client = asyncio.create_task(_pipe(upstream_reader, writer))
+            answer = self._relay_response(upstream_reader, writer, f"{host}:{port}")
+        to_upstream = asyncio.create_task(_pipe(reader, upstream))  # e.g. a POST's body
+        to_client = asyncio.create_task(answer)
         try:
             # The exchange is over when the upstream side ends (it closes after one response);
             # a client that only half-closed still gets the rest of its response.
@@ -113,6 +121,18 @@ class EgressProxy:
         finally:
             to_upstream.cancel()
             upstream.close()
+
+    async def _relay_response(
+        self, upstream_reader: asyncio.StreamReader, writer: asyncio.StreamWriter, origin: str
+    ) -> None:
+        try:
+            head = await upstream_reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            await self._reply(writer, 502, f"Bad Gateway: {origin} sent no valid response")
+            return
+        # The client must not send its next request on this connection: it ends with this response.
+        writer.write(_closing(head))
+        await _pipe(upstream_reader, writer)
 
     @staticmethod
     async def _reply(writer: asyncio.StreamWriter, status: int, reason: str) -> None:
@@ -139,6 +159,13 @@ def _origin_form(method: str, target: str, version: str, headers: bytes) -> byte
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     kept = [line for line in headers.split(b"\r\n") if line and not line.lower().startswith(_HOP_HEADERS)]
     return b"\r\n".join([f"{method} {path} {version}".encode("latin-1"), *kept, b"Connection: close", b"", b""])
+
+
+def _closing(response_head: bytes) -> bytes:
+    """The response head with ``Connection: close`` in place of any hop-by-hop connection headers."""
+    lines = response_head.rstrip(b"\r\n").split(b"\r\n")
+    kept = [line for line in lines[1:] if not line.lower().startswith(_HOP_HEADERS)]
+    return b"\r\n".join([lines[0], *kept, b"Connection: close", b"", b""])
 
 
 async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:

@@ -24,23 +24,19 @@ from twister.activities.upload import UploadActivities
 from twister.activities.webhook import WebhookActivities
 from twister.config import Settings
 from twister.net.egress import EgressProxy
+from twister.net.infrastructure import infrastructure_endpoints
 from twister.storage import s3_client
 from twister.worker.slots import JobSlots
+from twister.worker.sweep import sweep_forever
 from twister.worker.workdirs import WorkDirs
 from twister.workflows import DownloadJobWorkflow
 
 log = logging.getLogger(__name__)
 
 
-async def _sweep_forever(workdirs: WorkDirs, interval: float) -> None:
-    while True:
-        await asyncio.to_thread(workdirs.sweep)
-        await asyncio.sleep(interval)
-
-
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-    pool = await db.create_pool(settings.database_url)
+    pool = await db.create_pool(settings.database_url, settings.database_timeout)
     await db.migrate(pool)
     s3 = s3_client(settings)
     workdirs = WorkDirs(settings.job_work_root)
@@ -49,14 +45,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     host = HostActivities(host_queue, workdirs, slots)
     persist = PersistActivities(pool)
     mux = MuxActivities(settings, workdirs)
-    upload = UploadActivities(s3, settings.s3_bucket)
-    sweeper = asyncio.create_task(_sweep_forever(workdirs, settings.workdir_sweep_interval))
+    upload = UploadActivities(s3, settings.s3_bucket, settings.upload_part_bytes)
+    blocked = await asyncio.to_thread(infrastructure_endpoints, settings)
+    sweeper = asyncio.create_task(sweep_forever(client, slots, workdirs, settings.workdir_sweep_interval))
     with (
-        EgressProxy(settings.allowed_network_list) as egress,
+        EgressProxy(settings.allowed_network_list, blocked) as egress,
         ThreadPoolExecutor(max_workers=2 * settings.worker_max_jobs + 2) as executor,
     ):
         download = DownloadActivities(settings, workdirs, egress.url)
-        webhook = WebhookActivities(settings, pool, s3, egress.url)
+        webhook = WebhookActivities(settings, pool, s3, egress.url, blocked)
         shared_worker = Worker(
             client,
             task_queue=settings.temporal_task_queue,

@@ -25,6 +25,10 @@ class JobSlots:
             self._taken[job_id] = now
             return True
 
+    def held(self) -> list[str]:
+        with self._lock:
+            return list(self._taken)
+
     def free(self, job_id: str) -> None:
         with self._lock:
             self._taken.pop(job_id, None)

@@ -49,7 +49,11 @@ MUX_MAX_RETRIES = 2
 
 CANCELLED_MESSAGE = "Job cancelled by user"
 FILES_GONE_MESSAGE = "The job's files vanished from the worker even after a fresh download; retry the job."
-_CONTENT_ERRORS = {ErrorType.CONTENT_UNAVAILABLE: JobStatus.WARNING, ErrorType.DRM_PROTECTED: JobStatus.SKIPPED}
+_CONTENT_ERRORS = {
+    ErrorType.CONTENT_UNAVAILABLE: JobStatus.WARNING,
+    ErrorType.OVER_LIMIT: JobStatus.WARNING,
+    ErrorType.DRM_PROTECTED: JobStatus.SKIPPED,
+}
 _SHORT = timedelta(seconds=30)
 
 
@@ -152,7 +156,7 @@ class DownloadJobWorkflow:
         download = await self._host_step(
             job,
             ActivityName.DOWNLOAD,
-            StepRequest(job_id=job.job_id, url=job.url, options=job.options),
+            StepRequest(job_id=job.job_id, url=job.url, options=job.options, limits=job.limits),
             DownloadResult,
             queue,
             policy.download_max_retries,
