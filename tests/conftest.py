@@ -121,23 +121,35 @@ def submit(api: httpx.Client, **body: Any) -> str:
 
 
 def wait_for(
-    api: httpx.Client, job_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = 90
+    api: httpx.Client,
+    job_id: str,
+    done: Callable[[dict[str, Any]], bool],
+    timeout: float = 90,
+    *,
+    through_outages: bool = False,
+    every: float = 0.3,
 ) -> dict[str, Any]:
+    """Polls the job every ``every`` s until ``done``; with ``through_outages`` a 503 (a dependency
+    down) means "ask again"."""
     deadline = time.monotonic() + timeout
     while True:
         response = api.get(f"/jobs/{job_id}")
-        assert response.status_code == 200, response.text
-        job: dict[str, Any] = response.json()
-        # a terminal status always comes with the persisted document, never the bare base fields
-        assert job["status"] not in TERMINAL or "finished_at" in job, job
-        if done(job):
-            return job
-        assert time.monotonic() < deadline, f"job did not get there in {timeout}s: {job}"
-        time.sleep(0.3)
+        if not (through_outages and response.status_code == 503):
+            assert response.status_code == 200, response.text
+            job: dict[str, Any] = response.json()
+            # a terminal status always comes with the persisted document, never the bare base fields
+            assert job["status"] not in TERMINAL or "finished_at" in job, job
+            if done(job):
+                return job
+        assert time.monotonic() < deadline, f"job did not get there in {timeout}s: {response.text}"
+        time.sleep(every)
 
 
-def wait_terminal(api: httpx.Client, job_id: str, timeout: float = 90) -> dict[str, Any]:
-    return wait_for(api, job_id, lambda job: job["status"] in TERMINAL, timeout)
+def wait_terminal(
+    api: httpx.Client, job_id: str, timeout: float = 90, *, through_outages: bool = False, every: float = 0.3
+) -> dict[str, Any]:
+    terminal: Callable[[dict[str, Any]], bool] = lambda job: job["status"] in TERMINAL  # noqa: E731
+    return wait_for(api, job_id, terminal, timeout, through_outages=through_outages, every=every)
 
 
 def ffprobe_json(settings: Settings, path: Path) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """A TCP proxy in front of a real service, to stage that service's outages for one client without
 touching the service the rest of the test session uses.
 
-Modes: ``pass`` forwards both ways; ``refuse`` stops listening (connections are refused) and cuts
+Modes: ``pass`` forwards both ways; ``slow`` forwards what the client sends at ``slow_rate`` bytes/s
+(an upload that takes a while); ``refuse`` stops listening (connections are refused) and cuts
 open ones; ``blackhole`` forwards what the client sends but swallows every answer, so a request
 reaches the service while the client sees only a timeout; ``silent`` accepts new connections and
 forwards nothing, so nothing reaches the service and the client sees only a timeout. Leaving
@@ -14,11 +15,12 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from typing import Literal, Self
 
 from twister.embedded.process import free_port
 
-Mode = Literal["pass", "refuse", "blackhole", "silent"]
+Mode = Literal["pass", "slow", "refuse", "blackhole", "silent"]
 
 
 class FaultProxy:
@@ -26,6 +28,7 @@ class FaultProxy:
         self.upstream_port = upstream_port
         self.port = free_port()
         self.mode: Mode = "pass"
+        self.slow_rate = 256 * 1024
         self._listener: socket.socket | None = None
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -101,9 +104,11 @@ class FaultProxy:
 
     def _pump(self, source: socket.socket, target: socket.socket, answers: bool) -> None:
         try:
-            while data := source.recv(65536):
+            while data := source.recv(16384):
                 if answers and self.mode == "blackhole":
                     continue
+                if not answers and self.mode == "slow":
+                    time.sleep(len(data) / self.slow_rate)
                 target.sendall(data)
         except OSError:
             pass

@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import create_key, submit, wait_terminal
 from tests.media_site import MediaSite
 from twister.config import Settings
+from twister.embedded.s3 import internal_ports
 
 
 def test_missing_key_is_401(gateway: str) -> None:
@@ -63,6 +64,23 @@ def test_bad_values_name_the_field(api: httpx.Client, body: dict[str, Any], stat
     response = api.post("/jobs", json=body)
     assert response.status_code == status, response.text
     assert names in response.json()["error"]
+
+
+def test_twisters_own_services_are_never_a_target(api: httpx.Client, settings: Settings, media: MediaSite) -> None:
+    """The session allows 127.0.0.0/8, where the media site runs; Temporal, Postgres, S3 (and its
+    internal ports) and the gateway on the same addresses stay out of reach."""
+    own = [
+        settings.temporal_port,
+        settings.database_port,
+        settings.s3_port,
+        settings.api_port,
+        *internal_ports(settings),
+    ]
+    for port in own:
+        for field in ("url", "webhook_url"):
+            body = {"url": media.progressive_url, field: f"http://localhost:{port}/x"}
+            response = api.post("/jobs", json=body)
+            assert response.status_code == 400 and "twister's own services" in response.json()["error"], (port, field)
 
 
 def test_private_source_refused_without_allowed_network(api: httpx.Client) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import typing
 from pathlib import Path
 from typing import Any
@@ -18,15 +16,12 @@ from tests.conftest import (
     submit,
     wait_for,
     wait_terminal,
-    work_root,
 )
 from tests.media_site import MediaSite
 from twister.config import Settings
 from twister.db import now_ms
-from twister.embedded.process import ManagedProcess
 from twister.gateway.status import FINISHED_FIELDS
 from twister.models import JobOutcome
-from twister.worker.workdirs import WorkDirs
 
 BASE_FIELDS = {"id", "url", "status", "s3_url", "subtitle_url", "error", "step", "created_at"}
 ECHOED_TYPES: dict[str, tuple[type, ...]] = {"format": (str,), "audio_only": (bool,), "max_resolution": (str,)}
@@ -170,30 +165,3 @@ def test_server_error_is_retried_then_succeeds(api: httpx.Client, media: MediaSi
     job = wait_terminal(api, submit(api, url=media.flaky_url(1, "progressive.mp4")))
     assert job["status"] == "Completed", job["error"]
     assert job["download_retries"] == 1
-
-
-def test_killed_worker_mid_download_job_completes_elsewhere_and_its_host_sweeps(
-    api: httpx.Client, media: MediaSite, settings: Settings, worker: ManagedProcess, start_worker: Any
-) -> None:
-    spare = start_worker("worker-spare")
-    job_id = submit(api, url=media.slow_dash_url, max_resolution="720")
-    wait_for(api, job_id, lambda job: job.get("progress", {}).get("downloaded_bytes", 0) > 0, timeout=60)
-    holder = next(p for p in (worker, spare) if (work_root(settings, p.name) / job_id).is_dir())
-
-    assert holder.pid is not None
-    os.kill(holder.pid, signal.SIGKILL)
-    throttled, media.slow_rate = media.slow_rate, 50_000_000  # the retry need not crawl
-    try:
-        job = wait_terminal(api, job_id, timeout=120)
-    finally:
-        media.slow_rate = throttled
-
-    assert job["status"] == "Completed", job["error"]
-    assert job.get("download_retries", 0) >= 1, job
-    orphan = work_root(settings, holder.name) / job_id
-    assert leftover_work_dirs(settings, job_id) == [orphan]  # only on the dead host
-
-    # The host comes back: the sweep a worker runs there (at start, then periodically) finds the
-    # dead process's lock released and removes the files.
-    assert WorkDirs(work_root(settings, holder.name)).sweep() == [job_id]
-    assert not orphan.exists()

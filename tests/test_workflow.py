@@ -41,6 +41,7 @@ from twister.models import (
     WebhookRequest,
     WebhookStatus,
     WorkerAssignment,
+    assignment_queue,
 )
 from twister.workflows import DownloadJobWorkflow
 from twister.workflows.job import CANCELLED_MESSAGE, FILES_GONE_MESSAGE, MUX_MAX_RETRIES
@@ -156,7 +157,7 @@ class FakeHost:
             raise failure(ErrorType.WEBHOOK_FAILED)
 
     def shared_activities(self) -> list[Callable[..., Any]]:
-        return [self.assign_worker, self.record_outcome, self.record_webhook_status, self.deliver_webhook]
+        return [self.record_outcome, self.record_webhook_status, self.deliver_webhook]
 
     def host_activities(self) -> list[Callable[..., Any]]:
         return [self.download, self.mux, self.upload, self.remove_workdir]
@@ -181,6 +182,7 @@ async def workers(env: WorkflowEnvironment, host: FakeHost) -> AsyncIterator[str
     shared = f"{SHARED_QUEUE}-{uuid.uuid4().hex[:8]}"
     async with (
         Worker(env.client, task_queue=shared, workflows=[DownloadJobWorkflow], activities=host.shared_activities()),
+        Worker(env.client, task_queue=assignment_queue(shared), activities=[host.assign_worker]),
         Worker(env.client, task_queue=host.host_queue, activities=host.host_activities()),
     ):
         yield shared

@@ -56,7 +56,6 @@ class ErrorType(StrEnum):
     STORAGE_FAILED = "StorageFailed"
     WEBHOOK_FAILED = "WebhookFailed"
     JOB_ROW_MISSING = "JobRowMissing"
-    WORKER_BUSY = "WorkerBusy"
     OVER_LIMIT = "OverLimit"
 
 
@@ -141,6 +140,11 @@ class JobInput:
     policy: StepPolicy
     limits: JobLimits
     webhook_url: str | None = None
+
+
+def assignment_queue(shared_queue: str) -> str:
+    """The task queue of ``assign_worker``: polled by each worker only while it has a free job slot."""
+    return f"{shared_queue}.assign"
 
 
 @dataclass

@@ -80,17 +80,21 @@ class DownloadActivities:
 
     @activity.defn(name=ActivityName.DOWNLOAD)
     def download(self, request: StepRequest) -> DownloadResult:
+        """Cancellation is taken at the progress hook, never raised into the thread at a random
+        point: landing in one of yt-dlp's lazy imports, it would leave that module half-initialized
+        and break every later download in this worker."""
         attempt = activity.info().attempt
-        try:
-            return self._download(request, attempt)
-        except Exception as exc:  # every downloader failure is classified, none escapes raw
-            if activity.is_cancelled():
-                raise CancelledError("download cancelled") from None
-            wrapped = getattr(exc, "exc_info", None)
-            inner = wrapped[1] if wrapped and len(wrapped) > 1 else exc
-            if isinstance(inner, ApplicationError):
-                raise inner from None
-            raise classify_download_error(exc, attempt) from None
+        with activity.shield_thread_cancel_exception():
+            try:
+                return self._download(request, attempt)
+            except Exception as exc:  # every downloader failure is classified, none escapes raw
+                if activity.is_cancelled():
+                    raise CancelledError("download cancelled") from None
+                wrapped = getattr(exc, "exc_info", None)
+                inner = wrapped[1] if wrapped and len(wrapped) > 1 else exc
+                if isinstance(inner, ApplicationError):
+                    raise inner from None
+                raise classify_download_error(exc, attempt) from None
 
     def _download(self, request: StepRequest, attempt: int) -> DownloadResult:
         workdir = self._workdirs.fresh(request.job_id)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from twister.models import ActivityName, ErrorType, WorkerAssignment
+from twister.models import ActivityName, WorkerAssignment
 from twister.worker.slots import JobSlots
 from twister.worker.workdirs import WorkDirs
 
@@ -18,13 +17,9 @@ class HostActivities:
 
     @activity.defn(name=ActivityName.ASSIGN_WORKER)
     async def assign_worker(self, job_id: str) -> WorkerAssignment:
-        """Runs on the shared queue: the worker that takes it runs the job's host-bound steps.
-        A full worker declines, and Temporal offers the job again (to any worker) after a backoff."""
-        if not self._slots.take(job_id):
-            # benign: an expected refusal, logged at DEBUG without a traceback
-            raise ApplicationError(
-                "worker is at capacity", type=ErrorType.WORKER_BUSY, category=ApplicationErrorCategory.BENIGN
-            )
+        """Runs on the assignment queue, which this worker polls only with a free job slot: the job
+        takes that slot, and this worker runs its host-bound steps."""
+        self._slots.bind(job_id)
         return self._assignment
 
     @activity.defn(name=ActivityName.REMOVE_WORKDIR)

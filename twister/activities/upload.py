@@ -46,7 +46,12 @@ class UploadActivities:
     @activity.defn(name=ActivityName.UPLOAD)
     def upload(self, request: UploadRequest) -> UploadResult:
         """boto3 reports progress from its own threads, outside the activity context: they only count
-        bytes, while this thread waits for the transfer and passes a cancellation on."""
+        bytes, while this thread waits for the transfer and passes a cancellation on (never raised into
+        the thread at a random point, see the download step)."""
+        with activity.shield_thread_cancel_exception():
+            return self._upload(request)
+
+    def _upload(self, request: UploadRequest) -> UploadResult:
         attempt = activity.info().attempt
         path = Path(request.path)
         if not path.exists():

@@ -13,7 +13,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import FixedSizeSlotSupplier, Worker, WorkerTuner
 
 from twister import db
 from twister.activities.download import DownloadActivities
@@ -23,10 +23,11 @@ from twister.activities.persist import PersistActivities
 from twister.activities.upload import UploadActivities
 from twister.activities.webhook import WebhookActivities
 from twister.config import Settings
+from twister.models import assignment_queue
 from twister.net.egress import EgressProxy
 from twister.net.infrastructure import infrastructure_endpoints
 from twister.storage import s3_client
-from twister.worker.slots import JobSlots
+from twister.worker.slots import AssignmentSlotSupplier, JobSlots
 from twister.worker.sweep import sweep_forever
 from twister.worker.workdirs import WorkDirs
 from twister.workflows import DownloadJobWorkflow
@@ -41,7 +42,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     s3 = s3_client(settings)
     workdirs = WorkDirs(settings.job_work_root)
     host_queue = f"{settings.temporal_task_queue}@{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-    slots = JobSlots(settings.worker_max_jobs, ttl_seconds=settings.download_timeout * 2)
+    slots = JobSlots(settings.worker_max_jobs)
     host = HostActivities(host_queue, workdirs, slots)
     persist = PersistActivities(pool)
     mux = MuxActivities(settings, workdirs)
@@ -59,11 +60,21 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             task_queue=settings.temporal_task_queue,
             workflows=[DownloadJobWorkflow],
             activities=[
-                host.assign_worker,
                 persist.record_outcome,
                 persist.record_webhook_status,
                 webhook.deliver_webhook,
             ],
+        )
+        assignment_worker = Worker(
+            client,
+            task_queue=assignment_queue(settings.temporal_task_queue),
+            activities=[host.assign_worker],
+            tuner=WorkerTuner.create_composite(
+                workflow_supplier=FixedSizeSlotSupplier(1),  # no workflows on this queue
+                activity_supplier=AssignmentSlotSupplier(slots),
+                local_activity_supplier=FixedSizeSlotSupplier(1),
+                nexus_supplier=FixedSizeSlotSupplier(1),
+            ),
         )
         host_worker = Worker(
             client,
@@ -74,7 +85,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         )
         log.info("worker ready on %s (host queue %s)", settings.temporal_task_queue, host_queue)
         try:
-            async with shared_worker, host_worker:
+            async with shared_worker, assignment_worker, host_worker:
                 await stop.wait()
         finally:
             sweeper.cancel()

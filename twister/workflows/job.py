@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         WebhookRequest,
         WebhookStatus,
         WorkerAssignment,
+        assignment_queue,
     )
 
 T = TypeVar("T")
@@ -122,6 +123,7 @@ class DownloadJobWorkflow:
                 ActivityName.ASSIGN_WORKER,
                 job.job_id,
                 result_type=WorkerAssignment,
+                task_queue=assignment_queue(workflow.info().task_queue),
                 start_to_close_timeout=_SHORT,
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5)),
             )
