@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import create_key, submit, wait_terminal
+from tests.conftest import create_key, ffprobe_json, submit, wait_terminal
 from tests.media_site import MediaSite
 from twister.config import Settings
 from twister.embedded.s3 import internal_ports
+from twister.storage import s3_client
 
 
 def test_missing_key_is_401(gateway: str) -> None:
@@ -56,6 +58,22 @@ def test_malformed_or_unknown_id_is_404(api: httpx.Client, job_id: str) -> None:
         ({"url": "http://127.0.0.1/a.mp4", "webhook_url": "gopher://x"}, 400, "webhook_url"),
         ({"url": "http://127.0.0.1/a.mp4", "clip_start": "00:01"}, 400, "clip_start"),
         ({"url": "http://127.0.0.1/a.mp4", "colour": "red"}, 400, "colour"),
+        ({"url": "http://127.0.0.1/a.mp4", "format": "webm", "video_codec": "h265"}, 400, "h265 cannot go in a webm"),
+        ({"url": "http://127.0.0.1/a.mp4", "audio_only": True, "video_codec": "vp9"}, 400, "video_codec"),
+        ({"url": "http://127.0.0.1/a.mp4", "format": "mp3", "audio_only": True, "audio_codec": "aac"}, 400, "aac"),
+        ({"url": "http://127.0.0.1/a.mp4", "video_codec": "mpeg2"}, 400, "video_codec"),
+        ({"url": "http://127.0.0.1/a.mp4", "audio_bitrate": "100k"}, 400, "audio_bitrate"),
+        ({"url": "http://127.0.0.1/a.mp4", "video_quality": 52}, 400, "video_quality"),
+        ({"url": "http://127.0.0.1/a.mp4", "video_quality": "20"}, 422, "video_quality"),
+        ({"url": "http://127.0.0.1/a.mp4", "quality_preset": "ultra"}, 400, "quality_preset"),
+        ({"url": "http://127.0.0.1/a.mp4", "filename": "../etc/passwd"}, 400, "filename"),
+        ({"url": "http://127.0.0.1/a.mp4", "filename": "a\\b"}, 400, "filename"),
+        ({"url": "http://127.0.0.1/a.mp4", "filename": "x\u0000"}, 400, "filename"),
+        ({"url": "http://127.0.0.1/a.mp4", "filename": "x" * 256}, 400, "filename"),
+        ({"url": "http://127.0.0.1/a.mp4", "folder": "/abs"}, 400, "folder"),
+        ({"url": "http://127.0.0.1/a.mp4", "folder": "a/../b"}, 400, "folder"),
+        ({"url": "http://127.0.0.1/a.mp4", "folder": "  "}, 400, "folder"),
+        ({"url": "http://127.0.0.1/a.mp4", "folder": "f" * 201}, 400, "folder"),
         ({"url": 42}, 422, "url"),
         ({"url": "http://127.0.0.1/a.mp4", "audio_only": "yes"}, 422, "audio_only"),
     ],
@@ -97,6 +115,26 @@ def test_malformed_json_is_422(api: httpx.Client, content: bytes) -> None:
 def test_oversized_body_is_413(api: httpx.Client) -> None:
     response = api.post("/jobs", json={"url": "http://127.0.0.1/" + "a" * 100_000})
     assert response.status_code == 413 and "error" in response.json()
+
+
+@pytest.mark.usefixtures("worker")
+def test_options_reach_the_delivered_file_under_its_name(
+    api: httpx.Client, media: MediaSite, settings: Settings, tmp_path: Path
+) -> None:
+    options = {"video_codec": "h265", "audio_codec": "mp3", "audio_bitrate": "128k", "quality_preset": "low"}
+    names = {"filename": "holiday clip", "folder": "clients/acme/"}
+    job = wait_terminal(api, submit(api, url=media.dash_url, **options, **names), timeout=120)
+    assert job["status"] == "Completed", job["error"]
+    assert {name: job[name] for name in [*options, *names]} == {**options, **names}  # echoed as given
+    stored = s3_client(settings).list_objects_v2(Bucket=settings.s3_bucket, Prefix="clients/acme/")
+    assert [item["Key"] for item in stored.get("Contents", [])] == ["clients/acme/holiday clip.mp4"]
+    delivered = httpx.get(job["s3_url"])
+    assert delivered.status_code == 200
+    path = tmp_path / "delivered.mp4"
+    path.write_bytes(delivered.content)
+    streams = {s["codec_type"]: s for s in ffprobe_json(settings, path)["streams"]}
+    assert (streams["video"]["codec_name"], streams["audio"]["codec_name"]) == ("hevc", "mp3")
+    assert abs(int(streams["audio"]["bit_rate"]) - 128_000) <= 0.15 * 128_000
 
 
 @pytest.mark.usefixtures("worker")

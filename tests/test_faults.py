@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 import httpx
 import pytest
 
@@ -31,6 +30,7 @@ from twister.config import Settings
 from twister.embedded.children import isolated_settings, twister_process, wait_gateway_ready, wait_worker_ready
 from twister.embedded.process import ManagedProcess, free_port
 from twister.embedded.stack import EmbeddedStack
+from twister.storage import s3_client
 
 PART_BYTES = 1024**2  # the DASH clip's ~1.9 MB file goes up in two parts: a real multipart upload
 DATABASE_TIMEOUT = 1.0
@@ -55,13 +55,7 @@ class FaultStack:
 
     def objects(self, job_id: str) -> tuple[list[str], list[str]]:
         """Keys stored for the job, and its unfinished multipart uploads (straight to S3, no proxy)."""
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=self.stack.settings.s3_endpoint_url,
-            aws_access_key_id=self.settings.s3_access_key,
-            aws_secret_access_key=self.settings.s3_secret_key,
-            region_name=self.settings.s3_region,
-        )
+        s3 = s3_client(self.stack.settings)
         listed = s3.list_objects_v2(Bucket=self.settings.s3_bucket, Prefix=job_id).get("Contents", [])
         uploads = s3.list_multipart_uploads(Bucket=self.settings.s3_bucket, Prefix=job_id).get("Uploads", [])
         return [item["Key"] for item in listed], [item["Key"] for item in uploads]
@@ -179,12 +173,18 @@ def test_worker_killed_during_mux(faults: FaultStack, media: MediaSite) -> None:
     replacement.stop()
 
 
+def upload_under_way(faults: FaultStack, media: MediaSite) -> str:
+    """A job whose upload has begun and crawls (the S3 proxy is left slow: the caller resets it)."""
+    faults.s3.set_mode("slow")
+    job_id = submit(faults.api, url=media.dash_url)
+    wait_for(faults.api, job_id, lambda job: job["step"] == "Uploading" and job.get("progress", {}).get("percent"))
+    return job_id
+
+
 def test_worker_killed_during_upload(faults: FaultStack, media: MediaSite) -> None:
     worker = faults.start_worker("upload-host")
-    faults.s3.set_mode("slow")
     try:
-        job_id = submit(faults.api, url=media.dash_url)
-        wait_for(faults.api, job_id, lambda job: job["step"] == "Uploading" and job.get("progress", {}).get("percent"))
+        job_id = upload_under_way(faults, media)
         faults.kill_worker(worker)
         assert faults.objects(job_id) == ([], [f"{job_id}.mp4"])  # the killed attempt's multipart upload
     finally:
@@ -196,10 +196,8 @@ def test_worker_killed_during_upload(faults: FaultStack, media: MediaSite) -> No
 
 def test_storage_down_for_20_s_during_upload(faults: FaultStack, media: MediaSite) -> None:
     worker = faults.start_worker("storage-host")
-    faults.s3.set_mode("slow")
-    job_id = submit(faults.api, url=media.dash_url)
     try:
-        wait_for(faults.api, job_id, lambda job: job["step"] == "Uploading" and job.get("progress", {}).get("percent"))
+        job_id = upload_under_way(faults, media)
         faults.s3.set_mode("refuse")
         time.sleep(20)
     finally:
@@ -212,10 +210,8 @@ def test_storage_down_for_20_s_during_upload(faults: FaultStack, media: MediaSit
 
 def test_database_down_when_the_job_finishes(faults: FaultStack, media: MediaSite) -> None:
     worker = faults.start_worker("database-host")
-    faults.s3.set_mode("slow")
-    job_id = submit(faults.api, url=media.dash_url)
     try:
-        wait_for(faults.api, job_id, lambda job: job["step"] == "Uploading")
+        job_id = upload_under_way(faults, media)
         faults.postgres.set_mode("refuse")
         faults.s3.set_mode("pass")
         time.sleep(3)  # the upload ends; writing the outcome fails and is retried

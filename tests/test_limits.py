@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -19,6 +18,7 @@ from tests.conftest import create_key, leftover_work_dirs, submit, wait_terminal
 from tests.media_site import MediaSite
 from twister.config import Settings
 from twister.gateway.app import create_app
+from twister.storage import s3_client
 
 SMALL_FILE_LIMIT = 1_000_000  # below the DASH clip's video stream
 
@@ -35,13 +35,7 @@ def small_files(settings: Settings, worker: object) -> Iterator[TestClient]:
 
 
 def no_object_for(settings: Settings, job_id: str) -> bool:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=settings.s3_endpoint_url,
-        aws_access_key_id=settings.s3_access_key,
-        aws_secret_access_key=settings.s3_secret_key,
-        region_name=settings.s3_region,
-    )
+    s3 = s3_client(settings)
     listed = s3.list_objects_v2(Bucket=settings.s3_bucket, Prefix=job_id)
     uploads = s3.list_multipart_uploads(Bucket=settings.s3_bucket, Prefix=job_id)
     return listed.get("KeyCount", 0) == 0 and not uploads.get("Uploads")

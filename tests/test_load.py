@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import boto3
 import httpx
 import psutil
 import pytest
@@ -23,6 +22,7 @@ from tests.media_site import MediaSite
 from twister.config import Settings
 from twister.embedded.children import twister_process, wait_gateway_ready
 from twister.embedded.process import ManagedProcess, free_port
+from twister.storage import s3_client
 
 CLIENTS = 20
 JOBS_PER_CLIENT = 10
@@ -115,13 +115,7 @@ def test_200_jobs_from_20_clients(
 
     assert len({job["id"] for job in jobs}) == CLIENTS * JOBS_PER_CLIENT
     assert [job["id"] for job in jobs if job["status"] != "Completed"] == []
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=settings.s3_endpoint_url,
-        aws_access_key_id=settings.s3_access_key,
-        aws_secret_access_key=settings.s3_secret_key,
-        region_name=settings.s3_region,
-    )
+    s3 = s3_client(settings)
     for job in jobs:
         listed = s3.list_objects_v2(Bucket=settings.s3_bucket, Prefix=str(job["id"]))
         assert [item["Key"] for item in listed.get("Contents", [])] == [f"{job['id']}.mp4"]

@@ -49,7 +49,7 @@ def test_webhook_retried_until_delivered_and_signed(
     api: httpx.Client, api_key: str, media: MediaSite, settings: Settings
 ) -> None:
     with webhook_receiver([500, 200]) as receiver:
-        job_id = submit(api, url=media.progressive_url, webhook_url=receiver.url)
+        job_id = submit(api, url=media.progressive_url, webhook_url=receiver.url, folder="hooks")
         job = wait_for(api, job_id, settled)
 
     assert job["status"] == "Completed" and job["webhook_status"] == "delivered"
@@ -58,7 +58,8 @@ def test_webhook_retried_until_delivered_and_signed(
     assert verify(webhook_secret(settings, api_key), delivery.headers["x-tornado-signature"], delivery.body)
     event = json.loads(delivery.body)
     assert event["type"] == "job_completed" and event["status"] == "completed" and event["job_id"] == job_id
-    assert event["key"] == f"{job_id}.mp4" and event["file_size"] == job["file_size"]
+    assert (event["key"], event["folder"]) == (f"hooks/{job_id}.mp4", "hooks")
+    assert event["file_size"] == job["file_size"]
     assert httpx.get(event["s3_url"]).status_code == 200
 
 

@@ -131,6 +131,19 @@ async def webhook_secret(pool: asyncpg.Pool, box: SecretBox, api_key_id: int) ->
     return str(stored)
 
 
+@dataclass(frozen=True)
+class Admission:
+    """What ``insert_job`` did: made the job, found the earlier job of the idempotency key (with the
+    hash of the request that made it), or neither because the key has too many unfinished jobs."""
+
+    job_id: uuid.UUID | None
+    earlier_request_hash: str | None = None
+
+    @property
+    def created(self) -> bool:
+        return self.job_id is not None and self.earlier_request_hash is None
+
+
 async def insert_job(
     pool: asyncpg.Pool,
     job_id: uuid.UUID,
@@ -139,14 +152,26 @@ async def insert_job(
     request: dict[str, Any],
     created_at: int,
     max_unfinished: int,
-) -> bool:
-    """A new job, its workflow not started yet (``workflow_start_pending``); False (nothing written)
-    when the key already has ``max_unfinished`` unfinished jobs. Admissions of one key are serialized."""
+    idempotency: tuple[str, str] | None = None,
+) -> Admission:
+    """A new job, its workflow not started yet (``workflow_start_pending``), unless ``idempotency``
+    (key, request hash) names an earlier job of this API key, or the key already has
+    ``max_unfinished`` unfinished jobs. Admissions of one key are serialized."""
+    idempotency_key, request_hash = idempotency or (None, None)
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _ADMISSION_LOCK, api_key_id)
+        if idempotency_key is not None:
+            earlier = await conn.fetchrow(
+                "SELECT id, request_hash FROM jobs WHERE api_key_id = $1 AND idempotency_key = $2",
+                api_key_id,
+                idempotency_key,
+            )
+            if earlier is not None:
+                return Admission(earlier["id"], earlier["request_hash"])
         result = await conn.execute(
-            "INSERT INTO jobs (id, api_key_id, url, request, created_at, status, step, workflow_start_pending) "
-            "SELECT $1, $2, $3, $4::jsonb, $5, $6, $7, true "
+            "INSERT INTO jobs (id, api_key_id, url, request, created_at, status, step, workflow_start_pending, "
+            "idempotency_key, request_hash) "
+            "SELECT $1, $2, $3, $4::jsonb, $5, $6, $7, true, $9, $10 "
             "WHERE (SELECT count(*) FROM jobs WHERE api_key_id = $2 AND finished_at IS NULL) < $8",
             job_id,
             api_key_id,
@@ -156,8 +181,10 @@ async def insert_job(
             JobStatus.PENDING,
             JobStep.QUEUED,
             max_unfinished,
+            idempotency_key,
+            request_hash,
         )
-    return _updated_one(result)
+    return Admission(job_id if _updated_one(result) else None)
 
 
 async def mark_workflow_started(pool: asyncpg.Pool, job_id: uuid.UUID) -> None:

@@ -89,20 +89,46 @@ VideoFormat = Literal["mp4", "mkv", "webm", "mov"]
 AudioFormat = Literal["m4a", "mp3", "ogg", "opus"]
 OutputFormat = Literal[VideoFormat, AudioFormat]
 Resolution = Literal["best", "2160", "1440", "1080", "720", "480", "360"]
+VideoCodec = Literal["copy", "h264", "h265", "vp9", "av1"]
+AudioCodec = Literal["copy", "aac", "opus", "mp3"]
+AudioBitrate = Literal["64k", "128k", "192k", "256k", "320k"]
+QualityPreset = Literal["highest", "high", "medium", "low", "lowest"]
 AUDIO_FORMATS: tuple[str, ...] = get_args(AudioFormat)
+
+QUALITY_PRESET_CRF: dict[QualityPreset, int] = {"highest": 18, "high": 20, "medium": 23, "low": 28, "lowest": 33}
+"""The CRF (x264 scale, 0-51) each ``quality_preset`` stands for."""
 
 
 @dataclass
 class JobOptions:
-    """The create parameters that shape the output file."""
+    """The create parameters that shape the output file and name it."""
 
     format: OutputFormat = "mp4"
     audio_only: bool = False
     max_resolution: Resolution = "best"
+    video_codec: VideoCodec = "copy"
+    audio_codec: AudioCodec = "copy"
+    audio_bitrate: AudioBitrate | None = None
+    video_quality: int | None = None
+    quality_preset: QualityPreset | None = None
+    filename: str | None = None
+    folder: str | None = None
 
     @property
     def resolution_cap(self) -> int | None:
         return None if self.max_resolution == "best" else int(self.max_resolution)
+
+    @property
+    def crf(self) -> int:
+        """The quality of a re-encode: the preset's, else ``video_quality``, else 23."""
+        if self.quality_preset is not None:
+            return QUALITY_PRESET_CRF[self.quality_preset]
+        return 23 if self.video_quality is None else self.video_quality
+
+    def object_key(self, job_id: str) -> str:
+        """``folder/filename.format``; the job id names the file when no filename is given."""
+        name = f"{self.filename or job_id}.{self.format}"
+        return f"{self.folder.strip('/')}/{name}" if self.folder else name
 
 
 @dataclass
@@ -241,3 +267,4 @@ class WebhookRequest:
     webhook_url: str
     url: str
     outcome: JobOutcome
+    folder: str | None = None

@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from twister import db
 from twister.config import Settings
 from twister.crypto import SecretBox
-from twister.models import ActivityName, ErrorType, JobOutcome, JobStatus, WebhookRequest
+from twister.models import ActivityName, ErrorType, JobStatus, WebhookRequest
 from twister.net.guard import Endpoint, UnsafeUrlError, check_url
 from twister.storage import presigned_url
 
@@ -40,14 +40,16 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def terminal_event(job_id: str, url: str, outcome: JobOutcome, s3_url: str | None) -> dict[str, Any]:
+def terminal_event(request: WebhookRequest, s3_url: str | None) -> dict[str, Any]:
+    outcome = request.outcome
     event = {
         "type": _EVENT_TYPES[JobStatus(outcome.status)],
-        "job_id": job_id,
+        "job_id": request.job_id,
         "status": outcome.status.lower(),
-        "url": url,
+        "url": request.url,
         "key": outcome.s3_key,
         "s3_url": s3_url,
+        "folder": request.folder,
         "title": outcome.title,
         "file_size": outcome.file_size,
         "error": outcome.error,
@@ -89,7 +91,7 @@ class WebhookActivities:
         s3_url = (
             presigned_url(self._s3, self._settings.s3_bucket, key, self._settings.presign_ttl_seconds) if key else None
         )
-        body = json.dumps(terminal_event(request.job_id, request.url, request.outcome, s3_url)).encode()
+        body = json.dumps(terminal_event(request, s3_url)).encode()
         secret = await db.webhook_secret(self._pool, self._box, request.api_key_id)
         headers = {
             "content-type": "application/json",

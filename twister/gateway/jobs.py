@@ -6,15 +6,21 @@ import asyncio
 import logging
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from twister import db
 from twister.gateway.deps import ApiKeyDep, Services, ServicesDep
 from twister.gateway.errors import ApiError
-from twister.gateway.schemas import ERROR_RESPONSES, JOB_CREATE_SCHEMA, JobCreated, parse_job_create
+from twister.gateway.schemas import (
+    ERROR_RESPONSES,
+    JOB_CREATE_SCHEMA,
+    JobCreated,
+    idempotency_key,
+    parse_job_create,
+)
 from twister.gateway.starts import StartUnconfirmed, TemporalUnreachable, confirm_started, start_job_workflow
 from twister.gateway.status import active_document, finished_document
 from twister.models import ErrorKind, JobOutcome, JobStatus, JobStep
@@ -38,11 +44,20 @@ async def _check_url(svc: Services, url: str, field: str) -> None:
 @router.post(
     "/jobs",
     status_code=201,
-    responses={201: {"model": JobCreated}, **ERROR_RESPONSES},
+    responses={
+        201: {"model": JobCreated},
+        200: {"model": JobCreated, "description": "A repeat of an x-idempotency-key: the first job, cached"},
+        **ERROR_RESPONSES,
+    },
     # the body is parsed by hand for the contract's 400/422 split; the schema still documents it
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": JOB_CREATE_SCHEMA}}}},
 )
-async def create_job(request: Request, svc: ServicesDep, key: ApiKeyDep) -> JSONResponse:
+async def create_job(
+    request: Request,
+    svc: ServicesDep,
+    key: ApiKeyDep,
+    x_idempotency_key: Annotated[str | None, Header(description="A repeat returns the first job.")] = None,
+) -> JSONResponse:
     job = parse_job_create(await request.body())
     await _check_url(svc, job.url, "url")
     if job.webhook_url:
@@ -50,12 +65,18 @@ async def create_job(request: Request, svc: ServicesDep, key: ApiKeyDep) -> JSON
     job_id = uuid.uuid4()
     created_at = db.now_ms()
     limit = svc.settings.max_unfinished_jobs_per_key
-    if not await db.insert_job(svc.pool, job_id, key.id, job.url, job.echo(), created_at, limit):
+    idempotency = (idempotency_key(x_idempotency_key), job.request_hash()) if x_idempotency_key is not None else None
+    admission = await db.insert_job(svc.pool, job_id, key.id, job.url, job.echo(), created_at, limit, idempotency)
+    if admission.job_id is None:
         raise ApiError(
             429,
             f"This key already has {limit} unfinished jobs; submit more when some have finished",
             headers={"Retry-After": str(UNFINISHED_RETRY_AFTER_S)},
         )
+    if not admission.created:
+        if idempotency is None or admission.earlier_request_hash != idempotency[1]:
+            raise ApiError(409, "This x-idempotency-key was used with a different request body; use a new key")
+        return JSONResponse({"job_id": str(admission.job_id), "cached": True}, status_code=200)
     job_input = job.job_input(str(job_id), key.id, created_at, svc.settings)
     try:
         await start_job_workflow(svc.temporal, svc.settings, job_input)

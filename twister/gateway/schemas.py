@@ -4,24 +4,30 @@ wrong type."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import asdict, fields
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from twister.config import Settings
 from twister.gateway.errors import ApiError
-from twister.models import AUDIO_FORMATS, JobInput, JobOptions, OutputFormat, Resolution
+from twister.media.containers import CONTAINERS, normalize_codec
+from twister.models import (
+    AUDIO_FORMATS,
+    AudioBitrate,
+    AudioCodec,
+    JobInput,
+    JobOptions,
+    OutputFormat,
+    QualityPreset,
+    Resolution,
+    VideoCodec,
+)
 
 NOT_YET_SUPPORTED = frozenset(
     {
-        "video_codec",
-        "audio_codec",
-        "audio_bitrate",
-        "video_quality",
-        "quality_preset",
-        "filename",
-        "folder",
         "download_subtitles",
         "subtitle_langs",
         "download_thumbnail",
@@ -38,6 +44,11 @@ NOT_YET_SUPPORTED = frozenset(
 )
 
 
+def has_control_characters(value: str) -> bool:
+    """NUL and the other C0 controls, and DEL: never valid in a URL, a name or a header value here."""
+    return any(ord(char) < 0x20 or ord(char) == 0x7F for char in value)
+
+
 class ErrorBody(BaseModel):
     """Every error response: ``{"error": "..."}``."""
 
@@ -51,6 +62,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         401: "Missing or unknown API key",
         404: "No such job for this key",
         413: "Request body too large",
+        409: "The x-idempotency-key was used with a different body",
         422: "Malformed JSON or a wrong type",
         429: "Rate limited; retry after the Retry-After header's seconds",
         503: "A dependency (Temporal, database) is unreachable; try again shortly",
@@ -65,13 +77,34 @@ class JobCreate(BaseModel):
     format: OutputFormat | None = None
     audio_only: bool = False
     max_resolution: Resolution = "best"
+    video_codec: VideoCodec = "copy"
+    audio_codec: AudioCodec = "copy"
+    audio_bitrate: AudioBitrate | None = None
+    video_quality: int | None = Field(default=None, ge=0, le=51)
+    quality_preset: QualityPreset | None = None
+    filename: str | None = Field(default=None, min_length=1, max_length=255)
+    folder: str | None = Field(default=None, min_length=1, max_length=200)
     webhook_url: str | None = Field(default=None, min_length=1, max_length=4096)
 
-    @field_validator("url", "webhook_url")
+    @field_validator("url", "webhook_url", "filename", "folder")
     @classmethod
     def _no_control_characters(cls, value: str | None) -> str | None:
-        if value is not None and any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        if value is not None and has_control_characters(value):
             raise ValueError("must not contain control characters (percent-encode them)")
+        return value
+
+    @field_validator("filename")
+    @classmethod
+    def _plain_name(cls, value: str | None) -> str | None:
+        if value is not None and (".." in value or "/" in value or "\\" in value or not value.strip()):
+            raise ValueError("must be a plain name: no '..', '/' or '\\', not blank")
+        return value
+
+    @field_validator("folder")
+    @classmethod
+    def _relative_folder(cls, value: str | None) -> str | None:
+        if value is not None and (".." in value.split("/") or value.startswith(("/", "\\")) or not value.strip()):
+            raise ValueError("must be a relative path: no '..', not starting with '/' or '\\', not blank")
         return value
 
     @field_validator("max_resolution", mode="before")
@@ -81,7 +114,8 @@ class JobCreate(BaseModel):
 
     def options(self) -> JobOptions:
         default: OutputFormat = "m4a" if self.audio_only else "mp4"
-        return JobOptions(format=self.format or default, audio_only=self.audio_only, max_resolution=self.max_resolution)
+        given = {f.name: getattr(self, f.name) for f in fields(JobOptions) if f.name != "format"}
+        return JobOptions(format=self.format or default, **given)
 
     def job_input(self, job_id: str, api_key_id: int, created_at_ms: int, settings: Settings) -> JobInput:
         """What the job's workflow runs with: these options, and this server's retry policy and limits."""
@@ -96,14 +130,14 @@ class JobCreate(BaseModel):
             self.webhook_url,
         )
 
+    def request_hash(self) -> str:
+        """Tells two requests apart for idempotency: the same URL and effective options hash the same."""
+        canonical = json.dumps({"url": self.url, **self.echo()}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
     def echo(self) -> dict[str, Any]:
         """The effective create parameters, echoed back on the finished job."""
-        options = self.options()
-        echoed: dict[str, Any] = {
-            "format": options.format,
-            "audio_only": options.audio_only,
-            "max_resolution": options.max_resolution,
-        }
+        echoed = {name: value for name, value in asdict(self.options()).items() if value is not None}
         if self.webhook_url:
             echoed["webhook_url"] = self.webhook_url
         return echoed
@@ -114,6 +148,16 @@ JOB_CREATE_SCHEMA = JobCreate.model_json_schema()
 
 class JobCreated(BaseModel):
     job_id: str
+    cached: bool = Field(default=False, description="True when an x-idempotency-key repeat returns an earlier job")
+
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def idempotency_key(value: str) -> str:
+    if not 0 < len(value) <= MAX_IDEMPOTENCY_KEY or has_control_characters(value):
+        raise ApiError(400, f"Invalid x-idempotency-key: 1 to {MAX_IDEMPOTENCY_KEY} characters, no control characters")
+    return value
 
 
 def _is_type_error(error_type: str) -> bool:
@@ -143,4 +187,21 @@ def parse_job_create(body: bytes) -> JobCreate:
         raise ApiError(status, f"Invalid value for '{field}': {error['msg']}") from None
     if job.format in AUDIO_FORMATS and not job.audio_only:
         raise ApiError(400, f"Invalid value for 'format': {job.format} is an audio format; set audio_only to true")
+    _check_codecs(job.options())
     return job
+
+
+def _check_codecs(options: JobOptions) -> None:
+    """A requested codec must fit the container, before any workflow starts."""
+    container = CONTAINERS[options.format]
+    if options.video_codec != "copy":
+        if options.audio_only:
+            raise ApiError(400, "Invalid value for 'video_codec': an audio_only job has no video stream")
+        if normalize_codec(options.video_codec) not in container.video_codecs:
+            raise ApiError(
+                400, f"Invalid value for 'video_codec': {options.video_codec} cannot go in a {options.format} file"
+            )
+    if options.audio_codec != "copy" and normalize_codec(options.audio_codec) not in container.audio_codecs:
+        raise ApiError(
+            400, f"Invalid value for 'audio_codec': {options.audio_codec} cannot go in a {options.format} file"
+        )

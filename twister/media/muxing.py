@@ -1,36 +1,62 @@
 """The ffmpeg command line that joins downloaded streams into the requested container.
 
-Streams are copied when the container can hold their codecs; only a stream that does not fit
-is re-encoded (audio to the container's usual codec, e.g. aac for mp4).
+Streams are copied when the container can hold their codecs and no other codec was asked for;
+only a stream that does not fit, or whose codec the job names, is re-encoded.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from twister.media.containers import Container
+from twister.media.containers import (
+    AUDIO_ENCODERS,
+    DEFAULT_AUDIO_BITRATE,
+    VIDEO_ENCODERS,
+    Container,
+    normalize_codec,
+)
 from twister.models import MuxRequest
 
 
 def ffmpeg_arguments(request: MuxRequest, container: Container, output: Path) -> list[str]:
-    download = request.download
+    download, options = request.download, request.options
     inputs = list(dict.fromkeys(p for p in (download.video_path, download.audio_path) if p))
     args = ["-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1"]
     for path in inputs:
         args += ["-i", path]
-    want_video = bool(download.video_path) and bool(container.video_codecs) and not request.options.audio_only
+    want_video = bool(download.video_path) and bool(container.video_codecs) and not options.audio_only
     if want_video:
         args += ["-map", f"{inputs.index(download.video_path or '')}:v:0"]
-        if container.fits_video(download.native_video_codec):
+        native = normalize_codec(download.native_video_codec)
+        codec = _target(options.video_codec, native, container.video_codecs, container.video_default)
+        if codec == native:
             args += ["-c:v", "copy"]
         else:
-            args += ["-c:v", *container.video_encoder]
+            args += ["-c:v", *VIDEO_ENCODERS[codec](options.crf)]
+        if normalize_codec(codec) == "hevc" and container.ffmpeg_format in _APPLE:
+            args += ["-tag:v", "hvc1"]  # the tag Apple players want for HEVC
     if download.audio_path:
         args += ["-map", f"{inputs.index(download.audio_path)}:a:0"]
-        if container.fits_audio(download.native_audio_codec):
+        native = normalize_codec(download.native_audio_codec)
+        codec = _target(options.audio_codec, native, container.audio_codecs, container.audio_default)
+        if codec == native:
             args += ["-c:a", "copy"]
         else:
-            args += ["-c:a", *container.audio_encoder]
-    if container.ffmpeg_format in ("mp4", "mov", "ipod"):
+            args += ["-c:a", AUDIO_ENCODERS[codec], "-b:a", options.audio_bitrate or DEFAULT_AUDIO_BITRATE]
+    if container.ffmpeg_format in _APPLE:
         args += ["-movflags", "+faststart"]
     return [*args, "-f", container.ffmpeg_format, str(output)]
+
+
+_APPLE = ("mp4", "mov", "ipod")
+
+
+def _target(requested: str, native: str | None, fits: frozenset[str], default: str | None) -> str:
+    """The codec a stream leaves in: the requested one, else the source's when the container holds it
+    (stream copy), else the container's usual one."""
+    if requested != "copy":
+        return normalize_codec(requested) or requested
+    if native in fits:
+        return native
+    assert default is not None, "a container without video codecs gets no video stream"
+    return default

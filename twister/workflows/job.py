@@ -172,7 +172,7 @@ class DownloadJobWorkflow:
         upload = await self._host_step(
             job,
             ActivityName.UPLOAD,
-            UploadRequest(job.job_id, mux.path, f"{job.job_id}.{job.options.format}"),
+            UploadRequest(job.job_id, mux.path, job.options.object_key(job.job_id)),
             UploadResult,
             queue,
             policy.upload_max_retries,
@@ -231,7 +231,7 @@ class DownloadJobWorkflow:
         try:
             await workflow.execute_activity(
                 ActivityName.DELIVER_WEBHOOK,
-                WebhookRequest(job.job_id, job.api_key_id, webhook_url, job.url, outcome),
+                WebhookRequest(job.job_id, job.api_key_id, webhook_url, job.url, outcome, job.options.folder),
                 start_to_close_timeout=timedelta(seconds=job.policy.webhook_timeout + 10),
                 retry_policy=self._retry(job, job.policy.webhook_max_attempts),
             )
