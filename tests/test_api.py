@@ -56,7 +56,7 @@ def test_malformed_or_unknown_id_is_404(api: httpx.Client, job_id: str) -> None:
         ({"url": "http://127.0.0.1/a.mp4", "max_resolution": "999"}, 400, "max_resolution"),
         ({"url": "http://127.0.0.1/a.mp4", "format": "mp3"}, 400, "audio_only"),
         ({"url": "http://127.0.0.1/a.mp4", "webhook_url": "gopher://x"}, 400, "webhook_url"),
-        ({"url": "http://127.0.0.1/a.mp4", "clip_start": "00:01"}, 400, "clip_start"),
+        ({"url": "http://127.0.0.1/a.mp4", "download_subtitles": True}, 400, "download_subtitles"),
         ({"url": "http://127.0.0.1/a.mp4", "colour": "red"}, 400, "colour"),
         ({"url": "http://127.0.0.1/a.mp4", "format": "webm", "video_codec": "h265"}, 400, "h265 cannot go in a webm"),
         ({"url": "http://127.0.0.1/a.mp4", "audio_only": True, "video_codec": "vp9"}, 400, "video_codec"),

@@ -113,6 +113,12 @@ class JobOptions:
     quality_preset: QualityPreset | None = None
     filename: str | None = None
     folder: str | None = None
+    clip_start: float | None = None
+    clip_end: float | None = None
+
+    @property
+    def clipped(self) -> bool:
+        return self.clip_start is not None or self.clip_end is not None
 
     @property
     def resolution_cap(self) -> int | None:
@@ -198,6 +204,8 @@ class DownloadResult:
     download_duration_ms: int
     speed_mbps: float
     attempt: int
+    clip_cut: bool = False
+    """The streams hold only the asked clip (else the mux step cuts it)."""
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,8 +12,10 @@ from typing import Any
 import yt_dlp
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
+from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessor
 
 from twister.config import Settings
+from twister.media.binaries import ffmpeg_folder
 from twister.media.download_errors import classify_download_error
 from twister.media.formats import Format, choose_formats
 from twister.media.probe import probe
@@ -103,8 +107,13 @@ class DownloadActivities:
 
         limits = request.limits
 
+        options = request.options
+
         def within_duration(info: dict[str, Any], *, incomplete: object) -> None:
-            check_duration(info.get("duration"), limits)
+            duration = info.get("duration")
+            if duration and options.clipped:  # only the clip is downloaded
+                duration = min(duration, options.clip_end or duration) - (options.clip_start or 0)
+            check_duration(duration, limits)
 
         def select(ctx: dict[str, Any]) -> Any:
             chosen.extend(choose_formats(ctx["formats"], request.options))
@@ -134,6 +143,7 @@ class DownloadActivities:
             check_size(progress.done, "passed")
             heartbeat.update(**progress.details(update.get("speed")))
 
+        ffmpeg = ffmpeg_folder(self._settings.ffmpeg_path, self._settings.ffprobe_path)
         params: dict[str, Any] = {
             "format": select,
             "match_filter": within_duration,
@@ -149,10 +159,24 @@ class DownloadActivities:
             "retries": 2,
             "fragment_retries": 3,
             "skip_unavailable_fragments": False,
-            "ffmpeg_location": self._settings.ffmpeg_path,
+            "ffmpeg_location": ffmpeg,
             "overwrites": True,
             "proxy": self._proxy,  # every connection passes the SSRF guard, redirects included
         }
+        cut: list[bool] = []
+
+        def clip_ranges(info: dict[str, Any], ydl: Any) -> list[dict[str, float]]:
+            """Only the segments (or byte ranges) of the clip are fetched, through ffmpeg, which re-encodes
+            at the cuts to make them exact. ffmpeg here has no DASH reader: DASH comes whole, the mux cuts."""
+            if any(f.get("protocol") == "http_dash_segments" for f in chosen):
+                return [{}]
+            cut.append(True)
+            return [{"start_time": options.clip_start or 0.0, "end_time": options.clip_end or math.inf}]
+
+        if options.clipped:
+            params |= {"download_ranges": clip_ranges, "force_keyframes_at_cuts": True}
+        # yt-dlp asks "is ffmpeg there?" (for clips) without its params, from this context variable
+        FFmpegPostProcessor._ffmpeg_location.set(ffmpeg)
         started = time.monotonic()
         with heartbeat:
             with yt_dlp.YoutubeDL(params) as ydl:
@@ -167,7 +191,9 @@ class DownloadActivities:
             finished = time.monotonic()
             extract_ms = int(((progress.started or finished) - started) * 1000)
             download_ms = int((finished - (progress.started or started)) * 1000)
-            return self._result(info, chosen, extract_ms, download_ms, attempt, limits)
+            return dataclasses.replace(
+                self._result(info, chosen, extract_ms, download_ms, attempt, limits), clip_cut=bool(cut)
+            )
 
     def _result(
         self,

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from twister.config import Settings
 from twister.gateway.errors import ApiError
+from twister.media.clips import parse_timestamp
 from twister.media.containers import CONTAINERS, normalize_codec
 from twister.models import (
     AUDIO_FORMATS,
@@ -31,8 +32,6 @@ NOT_YET_SUPPORTED = frozenset(
         "download_subtitles",
         "subtitle_langs",
         "download_thumbnail",
-        "clip_start",
-        "clip_end",
         "live_recording",
         "live_from_start",
         "max_duration",
@@ -84,6 +83,8 @@ class JobCreate(BaseModel):
     quality_preset: QualityPreset | None = None
     filename: str | None = Field(default=None, min_length=1, max_length=255)
     folder: str | None = Field(default=None, min_length=1, max_length=200)
+    clip_start: float | None = Field(default=None, description='"HH:MM:SS", "MM:SS" or seconds')
+    clip_end: float | None = Field(default=None, description='"HH:MM:SS", "MM:SS" or seconds')
     webhook_url: str | None = Field(default=None, min_length=1, max_length=4096)
 
     @field_validator("url", "webhook_url", "filename", "folder")
@@ -106,6 +107,11 @@ class JobCreate(BaseModel):
         if value is not None and (".." in value.split("/") or value.startswith(("/", "\\")) or not value.strip()):
             raise ValueError("must be a relative path: no '..', not starting with '/' or '\\', not blank")
         return value
+
+    @field_validator("clip_start", "clip_end", mode="before")
+    @classmethod
+    def _timestamp(cls, value: Any) -> Any:
+        return value if value is None else parse_timestamp(value)
 
     @field_validator("max_resolution", mode="before")
     @classmethod
@@ -187,6 +193,8 @@ def parse_job_create(body: bytes) -> JobCreate:
         raise ApiError(status, f"Invalid value for '{field}': {error['msg']}") from None
     if job.format in AUDIO_FORMATS and not job.audio_only:
         raise ApiError(400, f"Invalid value for 'format': {job.format} is an audio format; set audio_only to true")
+    if job.clip_start is not None and job.clip_end is not None and job.clip_end <= job.clip_start:
+        raise ApiError(400, "Invalid value for 'clip_end': it must be after clip_start")
     _check_codecs(job.options())
     return job
 

@@ -24,25 +24,33 @@ def ffmpeg_arguments(request: MuxRequest, container: Container, output: Path) ->
     args = ["-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1"]
     for path in inputs:
         args += ["-i", path]
+    # a clip the downloader could not cut is cut here; exact cuts need a re-encode
+    exact_cut = options.clipped and not download.clip_cut
     want_video = bool(download.video_path) and bool(container.video_codecs) and not options.audio_only
     if want_video:
         args += ["-map", f"{inputs.index(download.video_path or '')}:v:0"]
         native = normalize_codec(download.native_video_codec)
         codec = _target(options.video_codec, native, container.video_codecs, container.video_default)
-        if codec == native:
+        if codec == native and not exact_cut:
             args += ["-c:v", "copy"]
         else:
-            args += ["-c:v", *VIDEO_ENCODERS[codec](options.crf)]
+            make = VIDEO_ENCODERS.get(codec) or VIDEO_ENCODERS[container.video_default or "h264"]
+            args += ["-c:v", *make(options.crf)]
         if normalize_codec(codec) == "hevc" and container.ffmpeg_format in _APPLE:
             args += ["-tag:v", "hvc1"]  # the tag Apple players want for HEVC
     if download.audio_path:
         args += ["-map", f"{inputs.index(download.audio_path)}:a:0"]
         native = normalize_codec(download.native_audio_codec)
         codec = _target(options.audio_codec, native, container.audio_codecs, container.audio_default)
-        if codec == native:
+        if codec == native and not exact_cut:
             args += ["-c:a", "copy"]
         else:
-            args += ["-c:a", AUDIO_ENCODERS[codec], "-b:a", options.audio_bitrate or DEFAULT_AUDIO_BITRATE]
+            audio_encoder = AUDIO_ENCODERS.get(codec) or AUDIO_ENCODERS[container.audio_default]
+            args += ["-c:a", audio_encoder, "-b:a", options.audio_bitrate or DEFAULT_AUDIO_BITRATE]
+    if exact_cut:
+        args += ["-ss", str(options.clip_start or 0.0)]
+        if options.clip_end is not None:
+            args += ["-to", str(options.clip_end)]
     if container.ffmpeg_format in _APPLE:
         args += ["-movflags", "+faststart"]
     return [*args, "-f", container.ffmpeg_format, str(output)]
