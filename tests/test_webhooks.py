@@ -73,3 +73,32 @@ def test_warning_job_sends_job_warning_event(api: httpx.Client, media: MediaSite
     event = json.loads(receiver.deliveries[0].body)
     assert (event["type"], event["status"], event["error_type"]) == ("job_warning", "warning", "warning")
     assert "s3_url" not in event
+
+
+@pytest.mark.usefixtures("worker")
+def test_progress_events_are_signed_and_come_before_the_end(
+    api: httpx.Client, api_key: str, media: MediaSite, settings: Settings
+) -> None:
+    with webhook_receiver([200]) as receiver:
+        job_id = submit(api, url=media.progressive_url, webhook_url=receiver.url, enable_progress_webhook=True)
+        job = wait_for(api, job_id, settled)
+
+    assert job["status"] == "Completed" and job["enable_progress_webhook"] is True
+    secret = webhook_secret(settings, api_key)
+    assert all(verify(secret, d.headers["x-tornado-signature"], d.body) for d in receiver.deliveries)
+    events = [json.loads(d.body) for d in receiver.deliveries]
+    assert [(e["type"], e.get("stage"), e.get("percent")) for e in events] == [
+        ("progress", "downloading", 0),
+        ("progress", "download_complete", 33),
+        ("progress", "muxing", 33),
+        ("progress", "mux_complete", 66),
+        ("progress", "uploading", 66),
+        ("progress", "completed", 100),
+        ("job_completed", None, None),
+    ]
+    assert {e["job_id"] for e in events} == {job_id}
+
+
+def test_progress_webhook_needs_a_webhook_url(api: httpx.Client, media: MediaSite) -> None:
+    response = api.post("/jobs", json={"url": media.progressive_url, "enable_progress_webhook": True})
+    assert response.status_code == 400 and "enable_progress_webhook" in response.json()["error"]

@@ -22,6 +22,7 @@ from temporalio.worker import Worker
 from twister.embedded.process import find_binary
 from twister.gateway.status import active_document
 from twister.models import (
+    PROGRESS_PERCENT,
     ActivityName,
     DownloadResult,
     ErrorKind,
@@ -34,6 +35,8 @@ from twister.models import (
     JobStep,
     MuxRequest,
     MuxResult,
+    ProgressStage,
+    ProgressWebhookRequest,
     StepPolicy,
     StepRequest,
     UploadRequest,
@@ -44,7 +47,7 @@ from twister.models import (
     assignment_queue,
 )
 from twister.workflows import DownloadJobWorkflow
-from twister.workflows.job import CANCELLED_MESSAGE, FILES_GONE_MESSAGE, MUX_MAX_RETRIES
+from twister.workflows.job import CANCELLED_MESSAGE, FILES_GONE_MESSAGE, MUX_MAX_RETRIES, PROGRESS_WEBHOOK_ATTEMPTS
 
 SHARED_QUEUE = "jobs"
 RPC_TIMEOUT = timedelta(seconds=5)
@@ -93,6 +96,8 @@ class FakeHost:
     recorded: dict[str, JobOutcome] = field(default_factory=dict)
     webhook_statuses: dict[str, WebhookStatus] = field(default_factory=dict)
     webhooks: list[WebhookRequest] = field(default_factory=list)
+    progress: list[ProgressStage] = field(default_factory=list)
+    progress_failures: int = 0
 
     @activity.defn(name=ActivityName.ASSIGN_WORKER)
     async def assign_worker(self, job_id: str) -> WorkerAssignment:
@@ -156,8 +161,16 @@ class FakeHost:
         if len(self.webhooks) <= self.webhook_failures:
             raise failure(ErrorType.WEBHOOK_FAILED)
 
+    @activity.defn(name=ActivityName.DELIVER_PROGRESS)
+    async def deliver_progress(self, request: ProgressWebhookRequest) -> None:
+        if self.progress_failures:
+            self.progress_failures -= 1
+            raise failure(ErrorType.WEBHOOK_FAILED)
+        assert not self.webhooks, "a progress event after the terminal one"
+        self.progress.append(request.stage)
+
     def shared_activities(self) -> list[Callable[..., Any]]:
-        return [self.record_outcome, self.record_webhook_status, self.deliver_webhook]
+        return [self.record_outcome, self.record_webhook_status, self.deliver_webhook, self.deliver_progress]
 
     def host_activities(self) -> list[Callable[..., Any]]:
         return [self.download, self.mux, self.upload, self.remove_workdir]
@@ -309,6 +322,31 @@ async def test_failing_webhook_does_not_change_the_job(env: WorkflowEnvironment)
     assert host.recorded[job.job_id].webhook_status == WebhookStatus.PENDING
     assert host.webhook_statuses[job.job_id] == WebhookStatus.FAILED
     assert len(host.webhooks) == POLICY.webhook_max_attempts
+
+
+async def test_progress_events_come_in_order_before_the_terminal_one(env: WorkflowEnvironment) -> None:
+    host = fake_host()
+    job = replace(job_input(webhook_url="https://hooks.example/twister"), progress_webhook=True)
+    outcome = await run_job(env, host, job)
+
+    assert outcome.status == JobStatus.COMPLETED and outcome.webhook_status == WebhookStatus.DELIVERED
+    assert host.progress == list(ProgressStage)
+    assert [PROGRESS_PERCENT[stage] for stage in host.progress] == [0, 33, 33, 66, 66, 100]
+
+
+async def test_undeliverable_progress_event_is_dropped_not_the_job(env: WorkflowEnvironment) -> None:
+    host = fake_host(progress_failures=PROGRESS_WEBHOOK_ATTEMPTS)  # the first event fails every attempt
+    job = replace(job_input(webhook_url="https://hooks.example/twister"), progress_webhook=True)
+    outcome = await run_job(env, host, job)
+
+    assert outcome.status == JobStatus.COMPLETED and outcome.webhook_status == WebhookStatus.DELIVERED
+    assert host.progress == list(ProgressStage)[1:]
+
+
+async def test_no_progress_events_unless_asked(env: WorkflowEnvironment) -> None:
+    host = fake_host()
+    await run_job(env, host, job_input(webhook_url="https://hooks.example/twister"))
+    assert host.progress == [] and len(host.webhooks) == 1
 
 
 async def wait_until(check: Callable[[], bool]) -> None:

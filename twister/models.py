@@ -80,6 +80,7 @@ class ActivityName(StrEnum):
     RECORD_OUTCOME = "record_outcome"
     RECORD_WEBHOOK_STATUS = "record_webhook_status"
     DELIVER_WEBHOOK = "deliver_webhook"
+    DELIVER_PROGRESS = "deliver_progress"
 
 
 HOST_STEPS = (ActivityName.DOWNLOAD, ActivityName.MUX, ActivityName.UPLOAD)
@@ -172,6 +173,7 @@ class JobInput:
     policy: StepPolicy
     limits: JobLimits
     webhook_url: str | None = None
+    progress_webhook: bool = False
 
 
 def assignment_queue(shared_queue: str) -> str:
@@ -266,6 +268,39 @@ class JobOutcome:
     native_video_codec: str | None = None
     native_audio_codec: str | None = None
     webhook_status: WebhookStatus | None = None
+
+
+class ProgressStage(StrEnum):
+    """The contract's progress events, each with its fixed percentage (``PROGRESS_PERCENT``)."""
+
+    DOWNLOADING = "downloading"
+    DOWNLOAD_COMPLETE = "download_complete"
+    MUXING = "muxing"
+    MUX_COMPLETE = "mux_complete"
+    UPLOADING = "uploading"
+    COMPLETED = "completed"
+
+
+PROGRESS_PERCENT = {
+    ProgressStage.DOWNLOADING: 0,
+    ProgressStage.DOWNLOAD_COMPLETE: 33,
+    ProgressStage.MUXING: 33,
+    ProgressStage.MUX_COMPLETE: 66,
+    ProgressStage.UPLOADING: 66,
+    ProgressStage.COMPLETED: 100,
+}
+
+
+@dataclass
+class ProgressWebhookRequest:
+    job_id: str
+    api_key_id: int
+    webhook_url: str
+    stage: ProgressStage
+
+    @property
+    def percent(self) -> int:
+        return PROGRESS_PERCENT[self.stage]
 
 
 @dataclass

@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from twister import db
 from twister.config import Settings
 from twister.crypto import SecretBox
-from twister.models import ActivityName, ErrorType, JobStatus, WebhookRequest
+from twister.models import ActivityName, ErrorType, JobStatus, ProgressWebhookRequest, WebhookRequest
 from twister.net.guard import Endpoint, UnsafeUrlError, check_url
 from twister.storage import presigned_url
 
@@ -77,22 +77,31 @@ class WebhookActivities:
 
     @activity.defn(name=ActivityName.DELIVER_WEBHOOK)
     async def deliver_webhook(self, request: WebhookRequest) -> None:
+        key = request.outcome.s3_key
+        s3_url = (
+            presigned_url(self._s3, self._settings.s3_bucket, key, self._settings.presign_ttl_seconds) if key else None
+        )
+        await self._post(request.webhook_url, request.api_key_id, terminal_event(request, s3_url))
+
+    @activity.defn(name=ActivityName.DELIVER_PROGRESS)
+    async def deliver_progress(self, request: ProgressWebhookRequest) -> None:
+        event = {"type": "progress", "job_id": request.job_id, "stage": request.stage, "percent": request.percent}
+        await self._post(request.webhook_url, request.api_key_id, event)
+
+    async def _post(self, webhook_url: str, api_key_id: int, event: dict[str, Any]) -> None:
+        """POSTs the event signed with the key's secret, through the egress guard."""
         try:
             await asyncio.to_thread(
                 check_url,
-                request.webhook_url,
+                webhook_url,
                 self._settings.allowed_network_list,
                 "webhook_url",
                 blocked_endpoints=self._blocked,
             )
         except UnsafeUrlError as exc:
             raise ApplicationError(str(exc), type=ErrorType.FORBIDDEN_ADDRESS, non_retryable=True) from None
-        key = request.outcome.s3_key
-        s3_url = (
-            presigned_url(self._s3, self._settings.s3_bucket, key, self._settings.presign_ttl_seconds) if key else None
-        )
-        body = json.dumps(terminal_event(request, s3_url)).encode()
-        secret = await db.webhook_secret(self._pool, self._box, request.api_key_id)
+        body = json.dumps(event).encode()
+        secret = await db.webhook_secret(self._pool, self._box, api_key_id)
         headers = {
             "content-type": "application/json",
             "user-agent": "twister-webhook/1",
@@ -103,7 +112,7 @@ class WebhookActivities:
             async with httpx.AsyncClient(
                 timeout=self._settings.webhook_timeout, follow_redirects=False, proxy=self._proxy, trust_env=False
             ) as client:
-                response = await client.post(request.webhook_url, content=body, headers=headers)
+                response = await client.post(webhook_url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise ApplicationError(
                 f"Webhook delivery failed: {type(exc).__name__}", type=ErrorType.WEBHOOK_FAILED

@@ -36,7 +36,6 @@ NOT_YET_SUPPORTED = frozenset(
         "live_from_start",
         "max_duration",
         "wait_for_video",
-        "enable_progress_webhook",
         "storage",
         "paused",
     }
@@ -86,6 +85,7 @@ class JobCreate(BaseModel):
     clip_start: float | None = Field(default=None, description='"HH:MM:SS", "MM:SS" or seconds')
     clip_end: float | None = Field(default=None, description='"HH:MM:SS", "MM:SS" or seconds')
     webhook_url: str | None = Field(default=None, min_length=1, max_length=4096)
+    enable_progress_webhook: bool = False
 
     @field_validator("url", "webhook_url", "filename", "folder")
     @classmethod
@@ -134,6 +134,7 @@ class JobCreate(BaseModel):
             settings.step_policy(),
             settings.job_limits(),
             self.webhook_url,
+            self.enable_progress_webhook,
         )
 
     def request_hash(self) -> str:
@@ -146,6 +147,8 @@ class JobCreate(BaseModel):
         echoed = {name: value for name, value in asdict(self.options()).items() if value is not None}
         if self.webhook_url:
             echoed["webhook_url"] = self.webhook_url
+        if self.enable_progress_webhook:
+            echoed["enable_progress_webhook"] = True
         return echoed
 
 
@@ -193,6 +196,8 @@ def parse_job_create(body: bytes) -> JobCreate:
         raise ApiError(status, f"Invalid value for '{field}': {error['msg']}") from None
     if job.format in AUDIO_FORMATS and not job.audio_only:
         raise ApiError(400, f"Invalid value for 'format': {job.format} is an audio format; set audio_only to true")
+    if job.enable_progress_webhook and not job.webhook_url:
+        raise ApiError(400, "Invalid value for 'enable_progress_webhook': it needs a webhook_url")
     if job.clip_start is not None and job.clip_end is not None and job.clip_end <= job.clip_start:
         raise ApiError(400, "Invalid value for 'clip_end': it must be after clip_start")
     _check_codecs(job.options())

@@ -63,6 +63,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
                 persist.record_outcome,
                 persist.record_webhook_status,
                 webhook.deliver_webhook,
+                webhook.deliver_progress,
             ],
         )
         assignment_worker = Worker(

@@ -28,6 +28,8 @@ with workflow.unsafe.imports_passed_through():
         JobStep,
         MuxRequest,
         MuxResult,
+        ProgressStage,
+        ProgressWebhookRequest,
         StepRequest,
         UploadRequest,
         UploadResult,
@@ -49,6 +51,7 @@ MUX_MAX_RETRIES = 2
 """ffmpeg failures are technical errors: retried, but rarely fixed by more attempts."""
 
 CANCELLED_MESSAGE = "Job cancelled by user"
+PROGRESS_WEBHOOK_ATTEMPTS = 2
 FILES_GONE_MESSAGE = "The job's files vanished from the worker even after a fresh download; retry the job."
 _CONTENT_ERRORS = {
     ErrorType.CONTENT_UNAVAILABLE: JobStatus.WARNING,
@@ -92,15 +95,24 @@ class DownloadJobWorkflow:
         self._attempts = {ActivityName.DOWNLOAD: 0, ActivityName.UPLOAD: 0}
         self._queue_wait_ms: int | None = None
         self._step = JobStep.QUEUED
+        self._progress: asyncio.Queue[ProgressStage | None] | None = None
 
     @workflow.run
     async def run(self, job: JobInput) -> JobOutcome:
         outcome = JobOutcome(status=JobStatus.COMPLETED, step=JobStep.FINISHED, finished_at=0)
+        progress_sender = None
+        if job.webhook_url and job.progress_webhook:
+            self._progress = asyncio.Queue()
+            progress_sender = asyncio.create_task(self._send_progress(job, job.webhook_url, self._progress))
         try:
             download, mux, upload = await self._process(job)
             self._fill_success(outcome, download, mux, upload)
+            self._report(ProgressStage.COMPLETED)
         except (ActivityError, asyncio.CancelledError, CancelledError) as err:
             self._fill_failure(outcome, err)
+        if progress_sender is not None:
+            self._report(None)  # the progress events go out before the terminal one
+            await progress_sender
         outcome.finished_at = self._now_ms()
         outcome.total_duration_ms = outcome.finished_at - job.created_at_ms
         outcome.queue_wait_ms = self._queue_wait_ms
@@ -155,6 +167,7 @@ class DownloadJobWorkflow:
     async def _download_mux_upload(self, job: JobInput, queue: str) -> tuple[DownloadResult, MuxResult, UploadResult]:
         policy = job.policy
         self._set_state(JobStatus.PROCESSING, JobStep.DOWNLOADING)
+        self._report(ProgressStage.DOWNLOADING)
         download = await self._host_step(
             job,
             ActivityName.DOWNLOAD,
@@ -164,11 +177,15 @@ class DownloadJobWorkflow:
             policy.download_max_retries,
         )
         self._attempts[ActivityName.DOWNLOAD] += download.attempt
+        self._report(ProgressStage.DOWNLOAD_COMPLETE)
         self._set_state(JobStatus.PROCESSING, JobStep.MUXING)
+        self._report(ProgressStage.MUXING)
         mux = await self._host_step(
             job, ActivityName.MUX, MuxRequest(job.job_id, job.options, download), MuxResult, queue, MUX_MAX_RETRIES
         )
+        self._report(ProgressStage.MUX_COMPLETE)
         self._set_state(JobStatus.PROCESSING, JobStep.UPLOADING)
+        self._report(ProgressStage.UPLOADING)
         upload = await self._host_step(
             job,
             ActivityName.UPLOAD,
@@ -226,6 +243,27 @@ class DownloadJobWorkflow:
                 maximum_interval=timedelta(seconds=30), non_retryable_error_types=[ErrorType.JOB_ROW_MISSING]
             ),
         )
+
+    def _report(self, stage: ProgressStage | None) -> None:
+        """Queues a progress event when the job asked for them (None: no more will come)."""
+        if self._progress is not None:
+            self._progress.put_nowait(stage)
+
+    async def _send_progress(
+        self, job: JobInput, webhook_url: str, stages: asyncio.Queue[ProgressStage | None]
+    ) -> None:
+        """Delivers progress events one after the other, in order, without holding the job up; one
+        that cannot be delivered (after a retry) is dropped."""
+        while (stage := await stages.get()) is not None:
+            try:
+                await workflow.execute_activity(
+                    ActivityName.DELIVER_PROGRESS,
+                    ProgressWebhookRequest(job.job_id, job.api_key_id, webhook_url, stage),
+                    start_to_close_timeout=timedelta(seconds=job.policy.webhook_timeout + 10),
+                    retry_policy=self._retry(job, PROGRESS_WEBHOOK_ATTEMPTS),
+                )
+            except ActivityError as err:
+                workflow.logger.warning("progress webhook %s for %s failed: %s", stage, job.job_id, err.cause)
 
     async def _notify(self, job: JobInput, webhook_url: str, outcome: JobOutcome) -> WebhookStatus:
         try:
