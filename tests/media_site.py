@@ -68,6 +68,7 @@ class MediaLibrary:
     progressive: str = "progressive.mp4"
     vertical: str = "vertical.mp4"
     page: str = "page.html"
+    captioned: str = "captioned.html"  # English WebVTT and German SRT tracks, a poster image
     webm: str = "clip.webm"
 
     def path(self, rel: str) -> Path:
@@ -145,7 +146,28 @@ def generate_media(root: Path) -> MediaLibrary:
         f'<video controls width="{lib.progressive_size[0]}"><source src="{lib.progressive}" type="video/mp4">'
         "</video>\n</body></html>\n"
     )
+    _write_captioned_page(root, lib)
     return lib
+
+
+def _write_captioned_page(root: Path, lib: MediaLibrary) -> None:
+    (root / "captions.en.vtt").write_text(
+        "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nHello\n\n00:00:02.000 --> 00:00:04.000\nWorld\n"
+    )
+    (root / "captions.de.srt").write_text(
+        "1\n00:00:00,000 --> 00:00:02,000\nHallo\n\n2\n00:00:02,000 --> 00:00:04,000\nWelt\n"
+    )
+    poster = root / "poster.jpg"
+    subprocess.run(
+        [FFMPEG, "-v", "error", "-y", "-ss", "1", "-i", str(root / lib.progressive), "-frames:v", "1", str(poster)],
+        check=True,
+    )
+    (root / lib.captioned).write_text(
+        "<!DOCTYPE html>\n<html><head><title>Captioned clip</title></head><body>\n"
+        f'<video controls poster="{poster.name}"><source src="{lib.progressive}" type="video/mp4">\n'
+        '<track kind="subtitles" srclang="en" src="captions.en.vtt">\n'
+        '<track kind="subtitles" srclang="de" src="captions.de.srt"></video>\n</body></html>\n'
+    )
 
 
 def probe(path: Path | str) -> dict[str, Any]:
@@ -455,6 +477,10 @@ class MediaSite:
     @property
     def vertical_url(self) -> str:
         return self.url(self.library.vertical)
+
+    @property
+    def captioned_url(self) -> str:
+        return self.url(self.library.captioned)
 
     @property
     def page_url(self) -> str:

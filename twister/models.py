@@ -5,7 +5,7 @@ Only dataclasses, enums and literals live here: the workflow sandbox imports thi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, get_args
 
@@ -116,6 +116,14 @@ class JobOptions:
     folder: str | None = None
     clip_start: float | None = None
     clip_end: float | None = None
+    download_subtitles: bool = False
+    subtitle_langs: list[str] | None = None
+    download_thumbnail: bool = False
+
+    @property
+    def subtitle_languages(self) -> list[str]:
+        """The languages asked for, in order of preference (the first one found is delivered)."""
+        return self.subtitle_langs or ["en"]
 
     @property
     def clipped(self) -> bool:
@@ -132,9 +140,10 @@ class JobOptions:
             return QUALITY_PRESET_CRF[self.quality_preset]
         return 23 if self.video_quality is None else self.video_quality
 
-    def object_key(self, job_id: str) -> str:
-        """``folder/filename.format``; the job id names the file when no filename is given."""
-        name = f"{self.filename or job_id}.{self.format}"
+    def object_key(self, job_id: str, suffix: str | None = None) -> str:
+        """``folder/filename.format`` (the job id names the file when no filename is given); files that
+        go with it (``suffix``: "en.vtt", "jpg") are named ``folder/filename.suffix``."""
+        name = f"{self.filename or job_id}.{suffix or self.format}"
         return f"{self.folder.strip('/')}/{name}" if self.folder else name
 
 
@@ -208,6 +217,9 @@ class DownloadResult:
     attempt: int
     clip_cut: bool = False
     """The streams hold only the asked clip (else the mux step cuts it)."""
+    subtitle_path: str | None = None
+    subtitle_lang: str | None = None
+    thumbnail_path: str | None = None
 
 
 @dataclass
@@ -224,10 +236,19 @@ class MuxResult:
 
 
 @dataclass
+class SideFile:
+    """A file delivered beside the video (subtitles, thumbnail)."""
+
+    path: str
+    key: str
+
+
+@dataclass
 class UploadRequest:
     job_id: str
     path: str
     key: str
+    side_files: list[SideFile] = field(default_factory=list)
 
 
 @dataclass
@@ -237,6 +258,7 @@ class UploadResult:
     duration_ms: int
     speed_mbps: float
     attempt: int
+    side_files: list[SideFile] = field(default_factory=list)
 
 
 @dataclass
@@ -251,6 +273,8 @@ class JobOutcome:
     error: str | None = None
     error_type: ErrorKind | None = None
     s3_key: str | None = None
+    subtitle_key: str | None = None
+    thumbnail_key: str | None = None
     title: str | None = None
     file_size: int | None = None
     download_speed_mbps: float | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from twister.media.binaries import ffmpeg_folder
 from twister.media.download_errors import classify_download_error
 from twister.media.formats import Format, choose_formats
 from twister.media.probe import probe
-from twister.models import ActivityName, DownloadResult, ErrorType, JobLimits, StepRequest
+from twister.models import ActivityName, DownloadResult, ErrorType, JobLimits, JobOptions, StepRequest
 from twister.worker.heartbeat import Heartbeat
 from twister.worker.workdirs import WorkDirs
 
@@ -74,6 +75,14 @@ def over_limit(what: str, limit: str) -> ApplicationError:
 def check_duration(duration: float | None, limits: JobLimits) -> None:
     if duration and duration > limits.max_duration_seconds:
         raise over_limit(f"The video is {duration:.0f} s long", f"{limits.max_duration_seconds} s")
+
+
+SUBTITLES = "subtitles"
+THUMBNAIL = "thumbnail"
+
+
+def _subtitle(workdir: Path, lang: str) -> Path:
+    return workdir / f"{SUBTITLES}.{lang}.vtt"
 
 
 class DownloadActivities:
@@ -147,7 +156,11 @@ class DownloadActivities:
         params: dict[str, Any] = {
             "format": select,
             "match_filter": within_duration,
-            "outtmpl": {"default": str(workdir / "stream-%(format_id)s.%(ext)s")},
+            "outtmpl": {
+                "default": str(workdir / "stream-%(format_id)s.%(ext)s"),
+                "subtitle": str(workdir / f"{SUBTITLES}.%(ext)s"),
+                "thumbnail": str(workdir / f"{THUMBNAIL}.%(ext)s"),
+            },
             "restrictfilenames": True,
             "noplaylist": True,
             "progress_hooks": [hook],
@@ -175,6 +188,14 @@ class DownloadActivities:
 
         if options.clipped:
             params |= {"download_ranges": clip_ranges, "force_keyframes_at_cuts": True}
+        converters = []
+        if options.download_subtitles:
+            params |= {"writesubtitles": True, "subtitleslangs": options.subtitle_languages}
+            converters.append({"key": "FFmpegSubtitlesConvertor", "format": "vtt", "when": "before_dl"})
+        if options.download_thumbnail:
+            params["writethumbnail"] = True
+            converters.append({"key": "FFmpegThumbnailsConvertor", "format": "jpg", "when": "before_dl"})
+        params["postprocessors"] = converters
         # yt-dlp asks "is ffmpeg there?" (for clips) without its params, from this context variable
         FFmpegPostProcessor._ffmpeg_location.set(ffmpeg)
         started = time.monotonic()
@@ -191,9 +212,32 @@ class DownloadActivities:
             finished = time.monotonic()
             extract_ms = int(((progress.started or finished) - started) * 1000)
             download_ms = int((finished - (progress.started or started)) * 1000)
+            result = self._result(info, chosen, extract_ms, download_ms, attempt, limits)
+            lang = self._subtitle_lang(workdir, options)
             return dataclasses.replace(
-                self._result(info, chosen, extract_ms, download_ms, attempt, limits), clip_cut=bool(cut)
+                result,
+                clip_cut=bool(cut),
+                subtitle_path=str(_subtitle(workdir, lang)) if lang else None,
+                subtitle_lang=lang,
+                thumbnail_path=self._thumbnail(workdir, options, result),
             )
+
+    @staticmethod
+    def _subtitle_lang(workdir: Path, options: JobOptions) -> str | None:
+        """The first asked language whose subtitles were found (as WebVTT); none found is no error."""
+        if not options.download_subtitles:
+            return None
+        return next((lang for lang in options.subtitle_languages if _subtitle(workdir, lang).exists()), None)
+
+    def _thumbnail(self, workdir: Path, options: JobOptions, result: DownloadResult) -> str | None:
+        """A JPEG: the source's thumbnail, else a frame of the video."""
+        if not options.download_thumbnail:
+            return None
+        thumbnail = workdir / f"{THUMBNAIL}.jpg"
+        if not thumbnail.exists() and result.video_path:
+            frame = ["-v", "error", "-y", "-i", result.video_path, "-frames:v", "1", str(thumbnail)]
+            subprocess.run([self._settings.ffmpeg_path, *frame], check=False, timeout=60)
+        return str(thumbnail) if thumbnail.exists() else None
 
     def _result(
         self,

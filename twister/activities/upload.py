@@ -16,7 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from twister.media.containers import CONTAINERS
-from twister.models import ActivityName, ErrorType, UploadRequest, UploadResult
+from twister.models import ActivityName, ErrorType, SideFile, UploadRequest, UploadResult
 from twister.worker.heartbeat import Heartbeat
 from twister.worker.workdirs import files_gone
 
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
+
+SIDE_FILE_TYPES = {"vtt": "text/vtt", "jpg": "image/jpeg"}
 
 
 class UploadActivities:
@@ -50,6 +52,20 @@ class UploadActivities:
         the thread at a random point, see the download step)."""
         with activity.shield_thread_cancel_exception():
             return self._upload(request)
+
+    def _put_side_file(self, side: SideFile, attempt: int) -> None:
+        path = Path(side.path)
+        if not path.exists():
+            raise files_gone(f"{path.suffix.lstrip('.')} file")
+        content_type = SIDE_FILE_TYPES.get(path.suffix.lstrip("."), "application/octet-stream")
+        try:
+            self._s3.upload_file(str(path), self._bucket, side.key, ExtraArgs={"ContentType": content_type})
+        except (BotoCoreError, ClientError, OSError) as exc:
+            raise ApplicationError(
+                f"Storing {side.key} failed: {exc}. Check the storage endpoint and credentials.",
+                attempt,
+                type=ErrorType.STORAGE_FAILED,
+            ) from None
 
     def _upload(self, request: UploadRequest) -> UploadResult:
         attempt = activity.info().attempt
@@ -95,6 +111,8 @@ class UploadActivities:
                         attempt,
                         type=ErrorType.STORAGE_FAILED,
                     ) from None
+        for side in request.side_files:  # small files beside the video (subtitles, thumbnail)
+            self._put_side_file(side, attempt)
         seconds = max(time.monotonic() - started, 1e-3)
         return UploadResult(
             key=request.key,
@@ -102,4 +120,5 @@ class UploadActivities:
             duration_ms=int(seconds * 1000),
             speed_mbps=round(size / 1e6 / seconds, 3),
             attempt=attempt,
+            side_files=request.side_files,
         )

@@ -22,7 +22,7 @@ from twister.gateway.schemas import (
     parse_job_create,
 )
 from twister.gateway.starts import StartUnconfirmed, TemporalUnreachable, confirm_started, start_job_workflow
-from twister.gateway.status import active_document, finished_document
+from twister.gateway.status import STORED_FILES, active_document, finished_document
 from twister.models import ErrorKind, JobOutcome, JobStatus, JobStep
 from twister.net.guard import UnsafeUrlError, check_url
 from twister.storage import presigned_url
@@ -128,7 +128,12 @@ async def get_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> dict[str, An
         # The workflow closed without writing its outcome: terminated (or timed out) in Temporal.
         await db.record_outcome(svc.pool, job_uuid, ended_without_result(db.now_ms()), only_unfinished=True)
         row = await db.get_job(svc.pool, job_uuid, key.id) or row
-    s3_url = None
-    if row["status"] == JobStatus.COMPLETED and row["s3_key"]:
-        s3_url = presigned_url(svc.s3, svc.settings.s3_bucket, row["s3_key"], svc.settings.presign_ttl_seconds)
-    return finished_document(row, s3_url)
+    urls = {}
+    if row["status"] == JobStatus.COMPLETED:
+        settings = svc.settings
+        urls = {
+            url_field: presigned_url(svc.s3, settings.s3_bucket, row[key_field], settings.presign_ttl_seconds)
+            for key_field, url_field in STORED_FILES.items()
+            if row[key_field]
+        }
+    return finished_document(row, urls)

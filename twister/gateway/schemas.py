@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, fields
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -29,9 +29,6 @@ from twister.models import (
 
 NOT_YET_SUPPORTED = frozenset(
     {
-        "download_subtitles",
-        "subtitle_langs",
-        "download_thumbnail",
         "live_recording",
         "live_from_start",
         "max_duration",
@@ -82,6 +79,11 @@ class JobCreate(BaseModel):
     quality_preset: QualityPreset | None = None
     filename: str | None = Field(default=None, min_length=1, max_length=255)
     folder: str | None = Field(default=None, min_length=1, max_length=200)
+    download_subtitles: bool = False
+    subtitle_langs: list[Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]] | None = Field(
+        default=None, min_length=1, max_length=10
+    )
+    download_thumbnail: bool = False
     clip_start: float | None = Field(default=None, description='"HH:MM:SS", "MM:SS" or seconds')
     clip_end: float | None = Field(default=None, description='"HH:MM:SS", "MM:SS" or seconds')
     webhook_url: str | None = Field(default=None, min_length=1, max_length=4096)

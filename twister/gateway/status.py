@@ -15,8 +15,13 @@ from twister.models import HOST_STEPS, TERMINAL_STATUSES, JobOutcome, JobStatus,
 BASE_OUTCOME_FIELDS = ("status", "step", "error")
 """Outcome fields that are part of the base document, present while the job runs too."""
 
-FINISHED_FIELDS = tuple(f.name for f in fields(JobOutcome) if f.name not in BASE_OUTCOME_FIELDS and f.name != "s3_key")
-"""What a finished job's document adds, each only when it has a value (``s3_key`` becomes ``s3_url``)."""
+STORED_FILES = {"s3_key": "s3_url", "subtitle_key": "subtitle_url", "thumbnail_key": "thumbnail_url"}
+"""Outcome fields naming a stored file, and the document field that gives its presigned URL instead."""
+
+FINISHED_FIELDS = tuple(
+    f.name for f in fields(JobOutcome) if f.name not in BASE_OUTCOME_FIELDS and f.name not in STORED_FILES
+)
+"""What a finished job's document adds, each only when it has a value."""
 
 _PROGRESS_FIELDS = ("percent", "downloaded_bytes", "total_bytes", "speed_mbps", "eta_s")
 
@@ -36,8 +41,12 @@ def base_document(
     }
 
 
-def finished_document(row: dict[str, Any], s3_url: str | None) -> dict[str, Any]:
-    document = base_document(row, row["status"], row["step"], s3_url, row["error"])
+def finished_document(row: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
+    """``urls``: presigned URLs by document field (``s3_url``, ``subtitle_url``, ``thumbnail_url``)."""
+    document = base_document(row, row["status"], row["step"], urls.get("s3_url"), row["error"])
+    document["subtitle_url"] = urls.get("subtitle_url")
+    if "thumbnail_url" in urls:
+        document["thumbnail_url"] = urls["thumbnail_url"]
     document.update({name: row[name] for name in FINISHED_FIELDS if row[name] is not None})
     document.update({name: value for name, value in row["request"].items() if name not in document})
     return document

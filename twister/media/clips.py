@@ -8,12 +8,14 @@ _CLOCK = re.compile(r"^(?:(\d+):)?([0-5]?\d):([0-5]?\d(?:\.\d+)?)$")
 _SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
 
 
-def parse_timestamp(value: str | int | float) -> float:
+def parse_timestamp(value: object) -> float:
     """Seconds from the start of the video; ValueError for anything else."""
     if isinstance(value, bool):
         raise ValueError("must be a time, not a boolean")
     if isinstance(value, int | float):
         seconds = float(value)
+    elif not isinstance(value, str):
+        raise ValueError('must be "HH:MM:SS", "MM:SS" or a number of seconds')
     elif _SECONDS.match(value.strip()):
         seconds = float(value.strip())
     elif match := _CLOCK.match(value.strip()):

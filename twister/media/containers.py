@@ -88,7 +88,7 @@ _OPUS = frozenset({"opus"})
 CONTAINERS = {
     c.extension: c
     for c in (
-        Container("mp4", "mp4", _MP4_VIDEO, _MP4_AUDIO | _OPUS, "h264", "aac", "video/mp4"),
+        Container("mp4", "mp4", _MP4_VIDEO, _MP4_AUDIO, "h264", "aac", "video/mp4"),  # opus in mp4 plays in few players
         Container(
             "mov",
             "mov",

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         MuxResult,
         ProgressStage,
         ProgressWebhookRequest,
+        SideFile,
         StepRequest,
         UploadRequest,
         UploadResult,
@@ -189,13 +190,25 @@ class DownloadJobWorkflow:
         upload = await self._host_step(
             job,
             ActivityName.UPLOAD,
-            UploadRequest(job.job_id, mux.path, job.options.object_key(job.job_id)),
+            UploadRequest(job.job_id, mux.path, job.options.object_key(job.job_id), self._side_files(job, download)),
             UploadResult,
             queue,
             policy.upload_max_retries,
         )
         self._attempts[ActivityName.UPLOAD] += upload.attempt
         return download, mux, upload
+
+    @staticmethod
+    def _side_files(job: JobInput, download: DownloadResult) -> list[SideFile]:
+        """Subtitles and thumbnail found by the download, named after the video's key."""
+        options, side_files = job.options, []
+        if download.subtitle_path and download.subtitle_lang:
+            side_files.append(
+                SideFile(download.subtitle_path, options.object_key(job.job_id, f"{download.subtitle_lang}.vtt"))
+            )
+        if download.thumbnail_path:
+            side_files.append(SideFile(download.thumbnail_path, options.object_key(job.job_id, "jpg")))
+        return side_files
 
     async def _host_step(
         self, job: JobInput, name: ActivityName, arg: Any, result_type: type[T], queue: str, max_retries: int
@@ -295,6 +308,9 @@ class DownloadJobWorkflow:
     @staticmethod
     def _fill_success(outcome: JobOutcome, download: DownloadResult, mux: MuxResult, upload: UploadResult) -> None:
         outcome.s3_key = upload.key
+        side_keys = {side.key.rsplit(".", 1)[-1]: side.key for side in upload.side_files}
+        outcome.subtitle_key = side_keys.get("vtt")
+        outcome.thumbnail_key = side_keys.get("jpg")
         outcome.title = download.title
         outcome.file_size = upload.file_size
         outcome.download_speed_mbps = download.speed_mbps
