@@ -152,6 +152,14 @@ def wait_terminal(
     return wait_for(api, job_id, terminal, timeout, through_outages=through_outages, every=every)
 
 
+def fetch(url: str, path: Path) -> Path:
+    """Downloads what a presigned URL gives to ``path``."""
+    response = httpx.get(url, timeout=30)
+    assert response.status_code == 200, response.status_code
+    path.write_bytes(response.content)
+    return path
+
+
 def ffprobe_json(settings: Settings, path: Path) -> dict[str, Any]:
     import json
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import create_key, ffprobe_json, submit, wait_terminal
+from tests.conftest import create_key, fetch, ffprobe_json, submit, wait_terminal
 from tests.media_site import MediaSite
 from twister.config import Settings
 from twister.embedded.s3 import internal_ports
@@ -131,11 +131,8 @@ def test_options_reach_the_delivered_file_under_its_name(
     assert {name: job[name] for name in [*options, *names]} == {**options, **names}  # echoed as given
     stored = s3_client(settings).list_objects_v2(Bucket=settings.s3_bucket, Prefix="clients/acme/")
     assert [item["Key"] for item in stored.get("Contents", [])] == ["clients/acme/holiday clip.mp4"]
-    delivered = httpx.get(job["s3_url"])
-    assert delivered.status_code == 200
-    path = tmp_path / "delivered.mp4"
-    path.write_bytes(delivered.content)
-    streams = {s["codec_type"]: s for s in ffprobe_json(settings, path)["streams"]}
+    delivered = fetch(job["s3_url"], tmp_path / "delivered.mp4")
+    streams = {s["codec_type"]: s for s in ffprobe_json(settings, delivered)["streams"]}
     assert (streams["video"]["codec_name"], streams["audio"]["codec_name"]) == ("hevc", "mp3")
     assert abs(int(streams["audio"]["bit_rate"]) - 128_000) <= 0.15 * 128_000
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ffprobe_json, submit, wait_terminal
+from tests.conftest import fetch, ffprobe_json, submit, wait_terminal
 from tests.media_site import FFMPEG, MediaSite
 from twister.config import Settings
 from twister.media.clips import parse_timestamp
@@ -71,9 +71,7 @@ def test_clip_is_exact_and_only_its_segments_are_fetched(
     job = wait_terminal(api, submit(api, url=long_hls, clip_start="00:12.5", clip_end="15.7"), timeout=120)
     assert job["status"] == "Completed", job["error"]
     assert (job["clip_start"], job["clip_end"]) == (12.5, 15.7)
-    delivered = tmp_path / "clip.mp4"
-    delivered.write_bytes(httpx.get(job["s3_url"]).content)
-    probed = ffprobe_json(settings, delivered)
+    probed = ffprobe_json(settings, fetch(job["s3_url"], tmp_path / "clip.mp4"))
     assert abs(float(probed["format"]["duration"]) - 3.2) <= 0.1
     assert {s["codec_type"] for s in probed["streams"]} == {"video", "audio"}
     # the clip's segments (12-15) with ffmpeg's read-ahead of two, and the first two, which ffmpeg
@@ -90,6 +88,5 @@ def test_clip_of_dash_and_plain_files_is_exact(
     """DASH comes whole (this ffmpeg reads no DASH) and the mux step cuts it; a plain file is read by ranges."""
     job = wait_terminal(api, submit(api, url=getattr(media, source), clip_start=0.5, clip_end="00:02"), timeout=120)
     assert job["status"] == "Completed", job["error"]
-    delivered = tmp_path / "clip.mp4"
-    delivered.write_bytes(httpx.get(job["s3_url"]).content)
+    delivered = fetch(job["s3_url"], tmp_path / "clip.mp4")
     assert abs(float(ffprobe_json(settings, delivered)["format"]["duration"]) - 1.5) <= 0.1

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import (
     TERMINAL,
+    fetch,
     ffprobe_json,
     leftover_work_dirs,
     submit,
@@ -37,13 +38,6 @@ def finished_types() -> dict[str, tuple[type, ...]]:
         json_kinds = {int: (int,), float: (int, float)}
         types[name] = tuple(k for kind in kinds for k in json_kinds.get(kind, (str,)))
     return types
-
-
-def fetch(url: str, path: Path) -> Path:
-    response = httpx.get(url, timeout=30)
-    assert response.status_code == 200, response.status_code
-    path.write_bytes(response.content)
-    return path
 
 
 @pytest.mark.usefixtures("worker")

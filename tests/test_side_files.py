@@ -8,17 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ffprobe_json, submit, wait_terminal
+from tests.conftest import fetch, ffprobe_json, submit, wait_terminal
 from tests.media_site import MediaSite
 from twister.config import Settings
 from twister.storage import s3_client
-
-
-def fetch(url: str, path: Path) -> Path:
-    response = httpx.get(url)
-    assert response.status_code == 200
-    path.write_bytes(response.content)
-    return path
 
 
 @pytest.mark.usefixtures("worker")

@@ -13,11 +13,12 @@ from temporalio.testing import ActivityEnvironment
 
 from tests.conftest import ffprobe_json
 from tests.media_site import FFMPEG, MediaSite
+from tests.test_mux import request
 from twister.activities.mux import MuxActivities
 from twister.config import Settings
 from twister.media.containers import container_for
 from twister.media.muxing import ffmpeg_arguments
-from twister.models import AudioBitrate, DownloadResult, JobOptions, MuxRequest
+from twister.models import AudioBitrate, JobOptions, MuxRequest
 from twister.worker.workdirs import WorkDirs
 
 
@@ -38,19 +39,7 @@ def streams(media: MediaSite, tmp_path_factory: pytest.TempPathFactory) -> Strea
 
 
 def mux_request(streams: Streams, options: JobOptions) -> MuxRequest:
-    download = DownloadResult(
-        title="t",
-        video_path=str(streams.video),
-        audio_path=str(streams.audio),
-        native_video_codec="h264",
-        native_audio_codec="aac",
-        actual_quality="360p",
-        extract_duration_ms=1,
-        download_duration_ms=1,
-        speed_mbps=1.0,
-        attempt=1,
-    )
-    return MuxRequest("job", options, download)
+    return request(streams.video, streams.audio, options)
 
 
 async def mux(settings: Settings, tmp_path: Path, streams: Streams, options: JobOptions) -> dict[str, Any]:
