@@ -3,6 +3,7 @@ and twister's own worker and gateway processes started through its CLI."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -150,6 +152,17 @@ def wait_terminal(
 ) -> dict[str, Any]:
     terminal: Callable[[dict[str, Any]], bool] = lambda job: job["status"] in TERMINAL  # noqa: E731
     return wait_for(api, job_id, terminal, timeout, through_outages=through_outages, every=every)
+
+
+def count_jobs(settings: Settings) -> int:
+    async def count() -> int:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM jobs"))
+        finally:
+            await conn.close()
+
+    return asyncio.run(count())
 
 
 def fetch(url: str, path: Path) -> Path:

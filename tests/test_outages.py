@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import submit, wait_terminal
+from tests.conftest import count_jobs, submit, wait_terminal
 from tests.fault_proxy import FaultProxy
 from tests.media_site import MediaSite
 from twister.config import Settings
@@ -73,17 +73,6 @@ def job_row(settings: Settings, job_id: str) -> asyncpg.Record | None:
             await conn.close()
 
     return asyncio.run(read())
-
-
-def count_jobs(settings: Settings) -> int:
-    async def count() -> int:
-        conn = await asyncpg.connect(settings.database_url)
-        try:
-            return int(await conn.fetchval("SELECT count(*) FROM jobs"))
-        finally:
-            await conn.close()
-
-    return asyncio.run(count())
 
 
 def test_temporal_down_finished_jobs_answer_the_rest_is_a_prompt_503(

@@ -14,6 +14,7 @@ import asyncpg
 from twister.crypto import SecretBox, is_sealed
 from twister.keys import hash_api_key, new_api_key, new_webhook_secret
 from twister.models import JobOutcome, JobStatus, JobStep, WebhookStatus
+from twister.storage import S3Target
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 7410442
@@ -153,6 +154,8 @@ async def insert_job(
     created_at: int,
     max_unfinished: int,
     idempotency: tuple[str, str] | None = None,
+    storage: S3Target | None = None,
+    box: SecretBox | None = None,
 ) -> Admission:
     """A new job, its workflow not started yet (``workflow_start_pending``), unless ``idempotency``
     (key, request hash) names an earlier job of this API key, or the key already has
@@ -170,8 +173,8 @@ async def insert_job(
                 return Admission(earlier["id"], earlier["request_hash"])
         result = await conn.execute(
             "INSERT INTO jobs (id, api_key_id, url, request, created_at, status, step, workflow_start_pending, "
-            "idempotency_key, request_hash) "
-            "SELECT $1, $2, $3, $4::jsonb, $5, $6, $7, true, $9, $10 "
+            "idempotency_key, request_hash, storage) "
+            "SELECT $1, $2, $3, $4::jsonb, $5, $6, $7, true, $9, $10, $11 "
             "WHERE (SELECT count(*) FROM jobs WHERE api_key_id = $2 AND finished_at IS NULL) < $8",
             job_id,
             api_key_id,
@@ -183,8 +186,26 @@ async def insert_job(
             max_unfinished,
             idempotency_key,
             request_hash,
+            _seal_storage(box, job_id, storage),
         )
     return Admission(job_id if _updated_one(result) else None)
+
+
+def _storage_purpose(job_id: uuid.UUID) -> str:
+    return f"jobs.storage:{job_id}"
+
+
+def _seal_storage(box: SecretBox | None, job_id: uuid.UUID, storage: S3Target | None) -> str | None:
+    if storage is None:
+        return None
+    assert box is not None, "a job's storage target is only ever stored sealed"
+    return box.seal(storage.to_json(), _storage_purpose(job_id))
+
+
+async def job_storage(pool: asyncpg.Pool, box: SecretBox, job_id: uuid.UUID) -> S3Target | None:
+    """The job's own storage target, opened; None when it uses the server's bucket."""
+    sealed = await pool.fetchval("SELECT storage FROM jobs WHERE id = $1", job_id)
+    return None if sealed is None else S3Target.from_json(box.open(sealed, _storage_purpose(job_id)))
 
 
 async def mark_workflow_started(pool: asyncpg.Pool, job_id: uuid.UUID) -> None:

@@ -119,6 +119,8 @@ class JobOptions:
     download_subtitles: bool = False
     subtitle_langs: list[str] | None = None
     download_thumbnail: bool = False
+    storage_prefix: str | None = None
+    """The key prefix of the job's own storage target (its ``folder_prefix``/``base_folder``)."""
 
     @property
     def subtitle_languages(self) -> list[str]:
@@ -144,7 +146,7 @@ class JobOptions:
         """``folder/filename.format`` (the job id names the file when no filename is given); files that
         go with it (``suffix``: "en.vtt", "jpg") are named ``folder/filename.suffix``."""
         name = f"{self.filename or job_id}.{suffix or self.format}"
-        return f"{self.folder.strip('/')}/{name}" if self.folder else name
+        return "/".join(part.strip("/") for part in (self.storage_prefix, self.folder, name) if part)
 
 
 @dataclass
@@ -183,6 +185,8 @@ class JobInput:
     limits: JobLimits
     webhook_url: str | None = None
     progress_webhook: bool = False
+    own_storage: bool = False
+    """The file goes to the job's own storage target (kept sealed in its row), not the server's bucket."""
 
 
 def assignment_queue(shared_queue: str) -> str:
@@ -249,6 +253,7 @@ class UploadRequest:
     path: str
     key: str
     side_files: list[SideFile] = field(default_factory=list)
+    own_storage: bool = False
 
 
 @dataclass

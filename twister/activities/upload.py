@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
@@ -17,6 +20,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 
 from twister.media.containers import CONTAINERS
 from twister.models import ActivityName, ErrorType, SideFile, UploadRequest, UploadResult
+from twister.storage import S3Target, target_client
 from twister.worker.heartbeat import Heartbeat
 from twister.worker.workdirs import files_gone
 
@@ -28,20 +32,48 @@ log = logging.getLogger(__name__)
 SIDE_FILE_TYPES = {"vtt": "text/vtt", "jpg": "image/jpeg"}
 
 
-class UploadActivities:
-    def __init__(self, s3: S3Client, bucket: str, part_bytes: int) -> None:
-        self._s3 = s3
-        self._bucket = bucket
-        self._transfer = TransferConfig(multipart_threshold=part_bytes, multipart_chunksize=part_bytes)
+@dataclass(frozen=True)
+class _Bucket:
+    client: S3Client
+    name: str
 
-    def _abort_unfinished(self, key: str) -> None:
+
+class UploadActivities:
+    """``own_storage`` reads a job's own (sealed) target from its row, through ``loop``, the worker's
+    event loop that owns the pool; that target is reached through the egress proxy."""
+
+    def __init__(
+        self,
+        s3: S3Client,
+        bucket: str,
+        part_bytes: int,
+        own_storage: Callable[[str], Coroutine[Any, Any, S3Target | None]],
+        loop: asyncio.AbstractEventLoop,
+        egress_proxy_url: str,
+    ) -> None:
+        self._server = _Bucket(s3, bucket)
+        self._transfer = TransferConfig(multipart_threshold=part_bytes, multipart_chunksize=part_bytes)
+        self._own_storage = own_storage
+        self._loop = loop
+        self._proxy = egress_proxy_url
+
+    def _bucket(self, request: UploadRequest) -> _Bucket:
+        if not request.own_storage:
+            return self._server
+        target = asyncio.run_coroutine_threadsafe(self._own_storage(request.job_id), self._loop).result(timeout=60)
+        if target is None:
+            raise ApplicationError("The job's storage target is gone from its row", type=ErrorType.STORAGE_FAILED)
+        return _Bucket(target_client(target, proxy=self._proxy), target.bucket)
+
+    @staticmethod
+    def _abort_unfinished(bucket: _Bucket, key: str) -> None:
         """Best effort: drops multipart uploads of ``key`` left by an attempt that died (a killed worker,
         storage down), so their parts do not linger in the bucket."""
         try:
-            listed = self._s3.list_multipart_uploads(Bucket=self._bucket, Prefix=key)
+            listed = bucket.client.list_multipart_uploads(Bucket=bucket.name, Prefix=key)
             for upload in listed.get("Uploads", []):
                 if upload.get("Key") == key and upload.get("UploadId"):
-                    self._s3.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload["UploadId"])
+                    bucket.client.abort_multipart_upload(Bucket=bucket.name, Key=key, UploadId=upload["UploadId"])
         except (BotoCoreError, ClientError) as exc:
             log.warning("could not abort unfinished uploads of %s: %s", key, type(exc).__name__)
 
@@ -53,13 +85,14 @@ class UploadActivities:
         with activity.shield_thread_cancel_exception():
             return self._upload(request)
 
-    def _put_side_file(self, side: SideFile, attempt: int) -> None:
+    @staticmethod
+    def _put_side_file(bucket: _Bucket, side: SideFile, attempt: int) -> None:
         path = Path(side.path)
         if not path.exists():
             raise files_gone(f"{path.suffix.lstrip('.')} file")
         content_type = SIDE_FILE_TYPES.get(path.suffix.lstrip("."), "application/octet-stream")
         try:
-            self._s3.upload_file(str(path), self._bucket, side.key, ExtraArgs={"ContentType": content_type})
+            bucket.client.upload_file(str(path), bucket.name, side.key, ExtraArgs={"ContentType": content_type})
         except (BotoCoreError, ClientError, OSError) as exc:
             raise ApplicationError(
                 f"Storing {side.key} failed: {exc}. Check the storage endpoint and credentials.",
@@ -73,7 +106,8 @@ class UploadActivities:
         if not path.exists():
             raise files_gone("muxed file")
         size = path.stat().st_size
-        self._abort_unfinished(request.key)
+        bucket = self._bucket(request)
+        self._abort_unfinished(bucket, request.key)
         sent = [0]
         cancelled = threading.Event()
 
@@ -87,9 +121,9 @@ class UploadActivities:
         started = time.monotonic()
         with Heartbeat(attempt=attempt, percent=0.0) as heartbeat, ThreadPoolExecutor(max_workers=1) as executor:
             transfer = executor.submit(
-                self._s3.upload_file,
+                bucket.client.upload_file,
                 str(path),
-                self._bucket,
+                bucket.name,
                 request.key,
                 ExtraArgs=extra,
                 Config=self._transfer,
@@ -105,14 +139,14 @@ class UploadActivities:
                 except FutureTimeout:
                     continue
                 except (BotoCoreError, ClientError, OSError) as exc:
-                    self._abort_unfinished(request.key)
+                    self._abort_unfinished(bucket, request.key)
                     raise ApplicationError(
                         f"Storing the file failed: {exc}. Check the storage endpoint and credentials.",
                         attempt,
                         type=ErrorType.STORAGE_FAILED,
                     ) from None
         for side in request.side_files:  # small files beside the video (subtitles, thumbnail)
-            self._put_side_file(side, attempt)
+            self._put_side_file(bucket, side, attempt)
         seconds = max(time.monotonic() - started, 1e-3)
         return UploadResult(
             key=request.key,

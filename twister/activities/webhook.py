@@ -20,7 +20,7 @@ from twister.config import Settings
 from twister.crypto import SecretBox
 from twister.models import ActivityName, ErrorType, JobStatus, ProgressWebhookRequest, WebhookRequest
 from twister.net.guard import Endpoint, UnsafeUrlError, check_url
-from twister.storage import presigned_url
+from twister.storage import presigned_url, target_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -77,10 +77,11 @@ class WebhookActivities:
 
     @activity.defn(name=ActivityName.DELIVER_WEBHOOK)
     async def deliver_webhook(self, request: WebhookRequest) -> None:
-        key = request.outcome.s3_key
-        s3_url = (
-            presigned_url(self._s3, self._settings.s3_bucket, key, self._settings.presign_ttl_seconds) if key else None
-        )
+        key, s3_url = request.outcome.s3_key, None
+        if key:
+            own = await db.job_storage(self._pool, self._box, uuid.UUID(request.job_id))
+            client, bucket = (target_client(own), own.bucket) if own else (self._s3, self._settings.s3_bucket)
+            s3_url = presigned_url(client, bucket, key, self._settings.presign_ttl_seconds)
         await self._post(request.webhook_url, request.api_key_id, terminal_event(request, s3_url))
 
     @activity.defn(name=ActivityName.DELIVER_PROGRESS)

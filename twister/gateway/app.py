@@ -13,6 +13,7 @@ from temporalio.service import RetryConfig
 
 from twister import db
 from twister.config import Settings
+from twister.crypto import SecretBox
 from twister.gateway import jobs
 from twister.gateway.body_limit import BodyLimit
 from twister.gateway.deps import Services
@@ -42,6 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
             temporal=temporal,
             s3=s3_client(settings),
             rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+            box=SecretBox.from_settings(settings),
             blocked_endpoints=await asyncio.to_thread(infrastructure_endpoints, settings),
         )
         app.state.services = services

@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 from twister import db
 from twister.config import Settings
+from twister.crypto import SecretBox
 from twister.gateway.errors import ApiError
 from twister.gateway.rate_limit import RateLimiter
 from twister.net.guard import Endpoint
@@ -27,6 +28,7 @@ class Services:
     s3: S3Client
     rate_limiter: RateLimiter
     blocked_endpoints: frozenset[Endpoint]
+    box: SecretBox
 
 
 def services(request: Request) -> Services:

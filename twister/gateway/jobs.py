@@ -25,7 +25,7 @@ from twister.gateway.starts import StartUnconfirmed, TemporalUnreachable, confir
 from twister.gateway.status import STORED_FILES, active_document, finished_document
 from twister.models import ErrorKind, JobOutcome, JobStatus, JobStep
 from twister.net.guard import UnsafeUrlError, check_url
-from twister.storage import presigned_url
+from twister.storage import S3Target, StorageRefused, presigned_url, probe_target, target_client
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -39,6 +39,15 @@ async def _check_url(svc: Services, url: str, field: str) -> None:
         )
     except UnsafeUrlError as exc:
         raise ApiError(400, str(exc)) from None
+
+
+async def _check_storage(svc: Services, target: S3Target, prefix: str) -> None:
+    """Reachable (the SSRF rules apply to storage endpoints too) and writable, before any job starts."""
+    await _check_url(svc, target.endpoint, "storage.endpoint")
+    try:
+        await asyncio.to_thread(probe_target, target, prefix)
+    except StorageRefused as exc:
+        raise ApiError(400, f"Invalid value for 'storage': the storage refused a test write ({exc})") from None
 
 
 @router.post(
@@ -62,11 +71,16 @@ async def create_job(
     await _check_url(svc, job.url, "url")
     if job.webhook_url:
         await _check_url(svc, job.webhook_url, "webhook_url")
+    storage = job.storage_target()
+    if storage is not None:
+        await _check_storage(svc, storage, job.options().storage_prefix or "")
     job_id = uuid.uuid4()
     created_at = db.now_ms()
     limit = svc.settings.max_unfinished_jobs_per_key
     idempotency = (idempotency_key(x_idempotency_key), job.request_hash()) if x_idempotency_key is not None else None
-    admission = await db.insert_job(svc.pool, job_id, key.id, job.url, job.echo(), created_at, limit, idempotency)
+    admission = await db.insert_job(
+        svc.pool, job_id, key.id, job.url, job.echo(), created_at, limit, idempotency, storage, svc.box
+    )
     if admission.job_id is None:
         raise ApiError(
             429,
@@ -131,8 +145,10 @@ async def get_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> dict[str, An
     urls = {}
     if row["status"] == JobStatus.COMPLETED:
         settings = svc.settings
+        own = await db.job_storage(svc.pool, svc.box, job_uuid) if row["storage"] else None
+        client, bucket = (target_client(own), own.bucket) if own else (svc.s3, settings.s3_bucket)
         urls = {
-            url_field: presigned_url(svc.s3, settings.s3_bucket, row[key_field], settings.presign_ttl_seconds)
+            url_field: presigned_url(client, bucket, row[key_field], settings.presign_ttl_seconds)
             for key_field, url_field in STORED_FILES.items()
             if row[key_field]
         }

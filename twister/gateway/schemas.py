@@ -26,6 +26,7 @@ from twister.models import (
     Resolution,
     VideoCodec,
 )
+from twister.storage import S3Target
 
 NOT_YET_SUPPORTED = frozenset(
     {
@@ -33,7 +34,6 @@ NOT_YET_SUPPORTED = frozenset(
         "live_from_start",
         "max_duration",
         "wait_for_video",
-        "storage",
         "paused",
     }
 )
@@ -65,6 +65,45 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+class S3StorageRequest(BaseModel):
+    """An inline ``storage`` target with ``provider: "s3"`` (AWS, R2, MinIO, Spaces, SeaweedFS ...)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    endpoint: str = Field(min_length=1, max_length=2048)
+    bucket: str = Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$")
+    region: str = Field(default="us-east-1", min_length=1, max_length=64)
+    access_key: str = Field(min_length=1, max_length=1024)
+    secret_key: str = Field(min_length=1, max_length=1024)
+    folder_prefix: str | None = Field(default=None, min_length=1, max_length=200)
+    base_folder: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("endpoint", "region", "access_key", "secret_key", "folder_prefix", "base_folder")
+    @classmethod
+    def _no_control_characters(cls, value: str | None) -> str | None:
+        if value is not None and has_control_characters(value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("folder_prefix", "base_folder")
+    @classmethod
+    def _relative(cls, value: str | None) -> str | None:
+        return _relative_path(value)
+
+
+STORAGE_ECHOED = ("provider", "endpoint", "bucket", "region", "folder_prefix", "base_folder")
+"""What GET shows of a job's storage target: everything but its keys."""
+
+_DERIVED_OPTIONS = ("format", "storage_prefix")
+"""JobOptions fields that are not create fields of the same name."""
+
+
+def _relative_path(value: str | None) -> str | None:
+    if value is not None and (".." in value.split("/") or value.startswith(("/", "\\")) or not value.strip()):
+        raise ValueError("must be a relative path: no '..', not starting with '/' or '\\', not blank")
+    return value
+
+
 class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -88,6 +127,7 @@ class JobCreate(BaseModel):
     clip_end: float | None = Field(default=None, description='"HH:MM:SS", "MM:SS" or seconds')
     webhook_url: str | None = Field(default=None, min_length=1, max_length=4096)
     enable_progress_webhook: bool = False
+    storage: dict[str, Any] | None = None
 
     @field_validator("url", "webhook_url", "filename", "folder")
     @classmethod
@@ -106,9 +146,7 @@ class JobCreate(BaseModel):
     @field_validator("folder")
     @classmethod
     def _relative_folder(cls, value: str | None) -> str | None:
-        if value is not None and (".." in value.split("/") or value.startswith(("/", "\\")) or not value.strip()):
-            raise ValueError("must be a relative path: no '..', not starting with '/' or '\\', not blank")
-        return value
+        return _relative_path(value)
 
     @field_validator("clip_start", "clip_end", mode="before")
     @classmethod
@@ -122,8 +160,29 @@ class JobCreate(BaseModel):
 
     def options(self) -> JobOptions:
         default: OutputFormat = "m4a" if self.audio_only else "mp4"
-        given = {f.name: getattr(self, f.name) for f in fields(JobOptions) if f.name != "format"}
-        return JobOptions(format=self.format or default, **given)
+        given = {f.name: getattr(self, f.name) for f in fields(JobOptions) if f.name not in _DERIVED_OPTIONS}
+        storage = self.storage or {}
+        prefix = "/".join(
+            str(storage[name]).strip("/") for name in ("folder_prefix", "base_folder") if storage.get(name)
+        )
+        return JobOptions(format=self.format or default, storage_prefix=prefix or None, **given)
+
+    def storage_target(self) -> S3Target | None:
+        """The job's own storage target, checked; a provider other than s3 is a 400 naming it."""
+        if self.storage is None:
+            return None
+        provider = self.storage.get("provider")
+        if provider != "s3":
+            raise ApiError(
+                400, f"Invalid value for 'storage.provider': {provider!r} is not supported by this server yet (s3 is)"
+            )
+        try:
+            given = S3StorageRequest.model_validate({k: v for k, v in self.storage.items() if k != "provider"})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(part) for part in error["loc"])
+            raise ApiError(400, f"Invalid value for 'storage.{field}': {error['msg']}") from None
+        return S3Target(given.endpoint, given.bucket, given.region, given.access_key, given.secret_key)
 
     def job_input(self, job_id: str, api_key_id: int, created_at_ms: int, settings: Settings) -> JobInput:
         """What the job's workflow runs with: these options, and this server's retry policy and limits."""
@@ -137,6 +196,7 @@ class JobCreate(BaseModel):
             settings.job_limits(),
             self.webhook_url,
             self.enable_progress_webhook,
+            self.storage is not None,
         )
 
     def request_hash(self) -> str:
@@ -146,7 +206,10 @@ class JobCreate(BaseModel):
 
     def echo(self) -> dict[str, Any]:
         """The effective create parameters, echoed back on the finished job."""
-        echoed = {name: value for name, value in asdict(self.options()).items() if value is not None}
+        options = asdict(self.options())
+        echoed = {name: value for name, value in options.items() if value is not None and name not in _DERIVED_OPTIONS}
+        if self.storage is not None:  # never its secrets
+            echoed["storage"] = {k: v for k, v in self.storage.items() if k in STORAGE_ECHOED}
         if self.webhook_url:
             echoed["webhook_url"] = self.webhook_url
         if self.enable_progress_webhook:

@@ -23,10 +23,11 @@ from twister.activities.persist import PersistActivities
 from twister.activities.upload import UploadActivities
 from twister.activities.webhook import WebhookActivities
 from twister.config import Settings
+from twister.crypto import SecretBox
 from twister.models import assignment_queue
 from twister.net.egress import EgressProxy
 from twister.net.infrastructure import infrastructure_endpoints
-from twister.storage import s3_client
+from twister.storage import S3Target, s3_client
 from twister.worker.slots import AssignmentSlotSupplier, JobSlots
 from twister.worker.sweep import sweep_forever
 from twister.worker.workdirs import WorkDirs
@@ -46,7 +47,6 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     host = HostActivities(host_queue, workdirs, slots)
     persist = PersistActivities(pool)
     mux = MuxActivities(settings, workdirs)
-    upload = UploadActivities(s3, settings.s3_bucket, settings.upload_part_bytes)
     blocked = await asyncio.to_thread(infrastructure_endpoints, settings)
     sweeper = asyncio.create_task(sweep_forever(client, slots, workdirs, settings.workdir_sweep_interval))
     with (
@@ -54,6 +54,14 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         ThreadPoolExecutor(max_workers=2 * settings.worker_max_jobs + 2) as executor,
     ):
         download = DownloadActivities(settings, workdirs, egress.url)
+        box = SecretBox.from_settings(settings)
+
+        async def own_storage(job_id: str) -> S3Target | None:
+            return await db.job_storage(pool, box, uuid.UUID(job_id))
+
+        upload = UploadActivities(
+            s3, settings.s3_bucket, settings.upload_part_bytes, own_storage, asyncio.get_running_loop(), egress.url
+        )
         webhook = WebhookActivities(settings, pool, s3, egress.url, blocked)
         shared_worker = Worker(
             client,

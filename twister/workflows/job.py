@@ -190,7 +190,13 @@ class DownloadJobWorkflow:
         upload = await self._host_step(
             job,
             ActivityName.UPLOAD,
-            UploadRequest(job.job_id, mux.path, job.options.object_key(job.job_id), self._side_files(job, download)),
+            UploadRequest(
+                job.job_id,
+                mux.path,
+                job.options.object_key(job.job_id),
+                self._side_files(job, download),
+                job.own_storage,
+            ),
             UploadResult,
             queue,
             policy.upload_max_retries,

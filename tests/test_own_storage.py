@@ -1,0 +1,108 @@
+"""Inline ``storage`` (provider s3): the job's file goes to the tenant's own bucket, checked by a probe
+write before the job starts; its secret is never shown, logged or stored in plain text."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.conftest import count_jobs, submit, wait_terminal
+from tests.media_site import MediaSite
+from twister.config import Settings
+from twister.embedded.children import isolated_settings
+from twister.embedded.s3 import launch_s3, wait_s3
+from twister.storage import server_target, target_client
+
+
+@pytest.fixture(scope="module")
+def tenant_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A second S3 server, as a tenant's own storage: another endpoint, bucket and credentials."""
+    tenant = isolated_settings(
+        tmp_path_factory.mktemp("tenant-s3"),
+        s3_access_key="tenant",
+        s3_secret_key=f"tenant-secret-{secrets.token_hex(12)}",
+        s3_bucket="tenant-videos",
+    )
+    process = launch_s3(tenant)
+    try:
+        wait_s3(tenant, process, 60)
+        yield tenant
+    finally:
+        process.stop()
+
+
+def storage_of(tenant: Settings, **changes: str) -> dict[str, Any]:
+    target = server_target(tenant)
+    given = {
+        "provider": "s3",
+        "endpoint": target.endpoint,
+        "bucket": target.bucket,
+        "region": target.region,
+        "access_key": target.access_key,
+        "secret_key": target.secret_key,
+        "folder_prefix": "acme",
+    }
+    return {**given, **changes}
+
+
+async def rows_holding(settings: Settings, text: str) -> int:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM jobs WHERE jobs::text LIKE '%' || $1 || '%'", text))
+    finally:
+        await conn.close()
+
+
+@pytest.mark.usefixtures("worker")
+def test_file_goes_to_the_tenants_bucket_and_its_secret_stays_hidden(
+    api: httpx.Client, media: MediaSite, settings: Settings, tenant_s3: Settings
+) -> None:
+    job_id = submit(api, url=media.progressive_url, folder="talks", storage=storage_of(tenant_s3))
+    job = wait_terminal(api, job_id, timeout=120)
+    assert job["status"] == "Completed", job["error"]
+
+    listed = target_client(server_target(tenant_s3)).list_objects_v2(Bucket="tenant-videos", Prefix="acme/")
+    assert [item["Key"] for item in listed["Contents"]] == [f"acme/talks/{job_id}.mp4"]
+    assert httpx.get(job["s3_url"]).content == media.library.path(media.library.progressive).read_bytes()
+    assert job["storage"] == {k: v for k, v in storage_of(tenant_s3).items() if k not in ("access_key", "secret_key")}
+
+    secret = tenant_s3.s3_secret_key
+    assert secret not in api.get(f"/jobs/{job_id}").text
+    assert asyncio.run(rows_holding(settings, secret)) == 0
+    logs = [path.read_text(errors="replace") for path in (settings.data_dir / "logs").glob("*.log")]
+    assert not any(secret in text for text in logs)
+    assert secret.encode() not in (settings.data_dir / "temporal" / "temporal.db").read_bytes()
+
+
+def test_wrong_credentials_are_a_400_before_any_job(
+    api: httpx.Client, media: MediaSite, settings: Settings, tenant_s3: Settings
+) -> None:
+    before = count_jobs(settings)
+    refused = api.post("/jobs", json={"url": media.progressive_url, "storage": storage_of(tenant_s3, secret_key="no")})
+    assert refused.status_code == 400, refused.text
+    assert "storage" in refused.json()["error"] and "test write" in refused.json()["error"]
+    assert count_jobs(settings) == before
+
+
+KEYS = {"provider": "s3", "bucket": "b-1", "access_key": "a", "secret_key": "s"}
+
+
+@pytest.mark.parametrize(
+    ("storage", "names"),
+    [
+        ({"provider": "blob", "account_name": "a"}, "'blob'"),
+        ({**KEYS, "endpoint": "http://10.1.2.3:9000"}, "storage.endpoint"),
+        (KEYS, "storage.endpoint"),
+        ({**KEYS, "endpoint": "http://x", "bucket": "B"}, "storage.bucket"),
+        ({**KEYS, "endpoint": "http://x", "base_folder": "../up"}, "storage.base_folder"),
+    ],
+)
+def test_bad_storage_names_the_field(api: httpx.Client, media: MediaSite, storage: dict[str, Any], names: str) -> None:
+    refused = api.post("/jobs", json={"url": media.progressive_url, "storage": storage})
+    assert refused.status_code == 400 and names in refused.json()["error"], refused.text
