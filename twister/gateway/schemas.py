@@ -207,7 +207,7 @@ class JobCreate(BaseModel):
     def echo(self) -> dict[str, Any]:
         """The effective create parameters, echoed back on the finished job."""
         options = asdict(self.options())
-        echoed = {name: value for name, value in options.items() if value is not None and name not in _DERIVED_OPTIONS}
+        echoed = {name: value for name, value in options.items() if value is not None and name != "storage_prefix"}
         if self.storage is not None:  # never its secrets
             echoed["storage"] = {k: v for k, v in self.storage.items() if k in STORAGE_ECHOED}
         if self.webhook_url:
