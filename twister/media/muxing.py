@@ -6,6 +6,7 @@ only a stream that does not fit, or whose codec the job names, is re-encoded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from twister.media.containers import (
@@ -29,24 +30,27 @@ def ffmpeg_arguments(request: MuxRequest, container: Container, output: Path) ->
     want_video = bool(download.video_path) and bool(container.video_codecs) and not options.audio_only
     if want_video:
         args += ["-map", f"{inputs.index(download.video_path or '')}:v:0"]
-        native = normalize_codec(download.native_video_codec)
-        codec = _target(options.video_codec, native, container.video_codecs, container.video_default)
-        if codec == native and not exact_cut:
-            args += ["-c:v", "copy"]
-        else:
-            make = VIDEO_ENCODERS.get(codec) or VIDEO_ENCODERS[container.video_default or "h264"]
-            args += ["-c:v", *make(options.crf)]
-        if normalize_codec(codec) == "hevc" and container.ffmpeg_format in _APPLE:
+        video_default = container.video_default or "h264"
+        codec = _target(options.video_codec, download.native_video_codec, container.video_codecs, video_default)
+        args += _stream(
+            "-c:v",
+            codec,
+            download.native_video_codec,
+            exact_cut,
+            lambda codec: (VIDEO_ENCODERS.get(codec) or VIDEO_ENCODERS[video_default])(options.crf),
+        )
+        if codec == "hevc" and container.ffmpeg_format in _APPLE:
             args += ["-tag:v", "hvc1"]  # the tag Apple players want for HEVC
     if download.audio_path:
         args += ["-map", f"{inputs.index(download.audio_path)}:a:0"]
-        native = normalize_codec(download.native_audio_codec)
-        codec = _target(options.audio_codec, native, container.audio_codecs, container.audio_default)
-        if codec == native and not exact_cut:
-            args += ["-c:a", "copy"]
-        else:
-            audio_encoder = AUDIO_ENCODERS.get(codec) or AUDIO_ENCODERS[container.audio_default]
-            args += ["-c:a", audio_encoder, "-b:a", options.audio_bitrate or DEFAULT_AUDIO_BITRATE]
+        bitrate = options.audio_bitrate or DEFAULT_AUDIO_BITRATE
+        args += _stream(
+            "-c:a",
+            _target(options.audio_codec, download.native_audio_codec, container.audio_codecs, container.audio_default),
+            download.native_audio_codec,
+            exact_cut,
+            lambda codec: [AUDIO_ENCODERS.get(codec) or AUDIO_ENCODERS[container.audio_default], "-b:a", bitrate],
+        )
     if exact_cut:
         args += ["-ss", str(options.clip_start or 0.0)]
         if options.clip_end is not None:
@@ -59,12 +63,20 @@ def ffmpeg_arguments(request: MuxRequest, container: Container, output: Path) ->
 _APPLE = ("mp4", "mov", "ipod")
 
 
-def _target(requested: str, native: str | None, fits: frozenset[str], default: str | None) -> str:
+def _target(requested: str, native_codec: str | None, fits: frozenset[str], default: str) -> str:
     """The codec a stream leaves in: the requested one, else the source's when the container holds it
     (stream copy), else the container's usual one."""
     if requested != "copy":
         return normalize_codec(requested) or requested
-    if native in fits:
-        return native
-    assert default is not None, "a container without video codecs gets no video stream"
-    return default
+    native = normalize_codec(native_codec)
+    return native if native in fits else default
+
+
+def _stream(
+    flag: str, codec: str, native_codec: str | None, recut: bool, encoder: Callable[[str], list[str]]
+) -> list[str]:
+    """The ffmpeg options that give a stream ``codec``: a copy when the source has it already and no
+    cut needs a re-encode."""
+    if codec == normalize_codec(native_codec) and not recut:
+        return [flag, "copy"]
+    return [flag, *encoder(codec)]
