@@ -1,6 +1,6 @@
 """Faults on a stack of its own: a worker killed (kill -9) in each step, S3 down during an upload,
-Postgres down when a job finishes, Temporal killed mid-job. Each test ends with its job terminal,
-no work dir left, one object in the bucket and no unfinished multipart upload.
+Postgres down when a job finishes, Temporal killed mid-job, a workflow terminated by an operator.
+Each job that completes leaves no work dir, one object in the bucket and no unfinished multipart upload.
 
 S3 and Postgres are reached through fault proxies (``tests/fault_proxy.py``); Temporal is killed
 for real and brought back by the stack's supervisor, as ``twister up`` does.
@@ -8,6 +8,7 @@ for real and brought back by the stack's supervisor, as ``twister up`` does.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -22,6 +23,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+from temporalio.client import Client
 
 from tests.conftest import create_key, submit, wait_for, wait_terminal
 from tests.fault_proxy import FaultProxy
@@ -30,6 +33,7 @@ from twister.config import Settings
 from twister.embedded.children import isolated_settings, twister_process, wait_gateway_ready, wait_worker_ready
 from twister.embedded.process import ManagedProcess, free_port
 from twister.embedded.stack import EmbeddedStack
+from twister.gateway.app import create_app
 from twister.storage import s3_client
 
 PART_BYTES = 1024**2  # the DASH clip's ~1.9 MB file goes up in two parts: a real multipart upload
@@ -43,8 +47,9 @@ class FaultStack:
     s3: FaultProxy
     postgres: FaultProxy
     api: httpx.Client
+    key: str
     slow_mux_flag: Path
-    start_worker: Callable[[str], ManagedProcess]
+    start_worker: Callable[..., ManagedProcess]
 
     def kill_worker(self, worker: ManagedProcess) -> None:
         """kill -9 of the worker and everything it started (its ffmpeg too), as when a host dies."""
@@ -115,10 +120,10 @@ def faults(tmp_path_factory: pytest.TempPathFactory, media: MediaSite) -> Iterat
         supervisor = threading.Thread(target=stack.supervise, args=(stop_supervising,), daemon=True)
         supervisor.start()
 
-        def start_worker(name: str) -> ManagedProcess:
-            """A worker; the same name is the same host (work root) again."""
+        def start_worker(name: str, **env: str) -> ManagedProcess:
+            """A worker (``env``: more TWISTER_* variables); the same name is the same host (work root) again."""
             work = str(proxied.data_dir / f"work-{name}")
-            process = stack.add(twister_process(proxied, name, "worker", TWISTER_WORK_DIR=work).start())
+            process = stack.add(twister_process(proxied, name, "worker", TWISTER_WORK_DIR=work, **env).start())
             wait_worker_ready(process)
             return process
 
@@ -130,7 +135,7 @@ def faults(tmp_path_factory: pytest.TempPathFactory, media: MediaSite) -> Iterat
         key = create_key(proxied, "faults")
         with httpx.Client(base_url=gateway_settings.api_url, headers={"x-api-key": key}, timeout=30) as api:
             try:
-                yield FaultStack(proxied, stack, s3, postgres, api, flag, start_worker)
+                yield FaultStack(proxied, stack, s3, postgres, api, key, flag, start_worker)
             finally:
                 stop_supervising.set()
                 supervisor.join()
@@ -144,6 +149,49 @@ def fast_source(media: MediaSite) -> Iterator[None]:
         yield
     finally:
         media.slow_rate = throttled
+
+
+async def terminate(settings: Settings, job_id: str) -> None:
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    await client.get_workflow_handle(job_id).terminate(reason="stopped by an operator")
+
+
+async def retried_attempts(settings: Settings, job_ids: list[str]) -> int:
+    """Activity attempts after the first, over these jobs: a full worker declining one would show here."""
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    declined = 0
+    for job_id in job_ids:
+        history = await client.get_workflow_handle(job_id).fetch_history()
+        for event in history.events:
+            if event.HasField("activity_task_started_event_attributes"):
+                declined += event.activity_task_started_event_attributes.attempt - 1
+    return declined
+
+
+TERMINATIONS = "terminations"  # a queue of its own: only the one-slot worker takes these jobs
+
+
+def test_terminated_job_frees_its_slot_for_the_next_jobs(faults: FaultStack, media: MediaSite) -> None:
+    """A workflow terminated in Temporal never runs its cleanup step: the worker must still free the
+    job's slot and files, or it would refuse every later job."""
+    settings = faults.settings
+    worker = faults.start_worker("one-slot-host", TWISTER_WORKER_MAX_JOBS="1", TWISTER_TEMPORAL_TASK_QUEUE=TERMINATIONS)
+    app = create_app(settings.model_copy(update={"temporal_task_queue": TERMINATIONS}))
+    with TestClient(app, headers={"x-api-key": faults.key}) as api:
+        stuck = submit(api, url=media.slow_dash_url)
+        wait_for(api, stuck, lambda job: job["step"] == "Downloading")
+        asyncio.run(terminate(settings, stuck))
+
+        later = [submit(api, url=media.progressive_url) for _ in range(10)]
+        assert [wait_terminal(api, job_id, timeout=120)["status"] for job_id in later] == ["Completed"] * 10
+
+        gone = wait_terminal(api, stuck)
+        assert gone["status"] == "Failed" and "terminated" in gone["error"]
+        assert list(settings.data_dir.glob(f"work-*/{stuck}")) == []
+        # a full worker is not offered jobs: each waited for the free slot and was assigned at once
+        assert asyncio.run(retried_attempts(settings, later)) == 0
+    assert "'activity_type': 'assign_worker'" not in worker.log_path.read_text(errors="replace")
+    worker.stop()
 
 
 def test_worker_killed_during_download(faults: FaultStack, media: MediaSite) -> None:
