@@ -154,11 +154,13 @@ def wait_terminal(
     return wait_for(api, job_id, terminal, timeout, through_outages=through_outages, every=every)
 
 
-def count_jobs(settings: Settings) -> int:
+def count_jobs(settings: Settings, where: str = "true", *args: object) -> int:
+    """Rows of ``jobs`` matching the SQL condition ``where`` ($1... are ``args``)."""
+
     async def count() -> int:
         conn = await asyncpg.connect(settings.database_url)
         try:
-            return int(await conn.fetchval("SELECT count(*) FROM jobs"))
+            return int(await conn.fetchval(f"SELECT count(*) FROM jobs WHERE {where}", *args))
         finally:
             await conn.close()
 

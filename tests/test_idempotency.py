@@ -3,25 +3,15 @@ a 409, and concurrent repeats still make one job and one workflow."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import wait_terminal
+from tests.conftest import count_jobs, wait_terminal
 from tests.media_site import MediaSite
 from twister.config import Settings
-
-
-async def jobs_with_key(settings: Settings, idempotency_key: str) -> int:
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM jobs WHERE idempotency_key = $1", idempotency_key))
-    finally:
-        await conn.close()
 
 
 @pytest.mark.usefixtures("worker")
@@ -34,7 +24,7 @@ def test_repeat_returns_the_first_job(api: httpx.Client, media: MediaSite, setti
 
     other_body = api.post("/jobs", json={"url": media.progressive_url, "format": "mkv"}, headers=key)
     assert other_body.status_code == 409 and "x-idempotency-key" in other_body.json()["error"]
-    assert asyncio.run(jobs_with_key(settings, key["x-idempotency-key"])) == 1
+    assert count_jobs(settings, "idempotency_key = $1", key["x-idempotency-key"]) == 1
     assert wait_terminal(api, first.json()["job_id"])["status"] == "Completed"
 
 
@@ -49,7 +39,7 @@ def test_concurrent_repeats_make_one_job(api: httpx.Client, media: MediaSite, se
         responses = list(pool.map(post, range(10)))
     assert sorted(r.status_code for r in responses) == [200] * 9 + [201]
     assert len({r.json()["job_id"] for r in responses}) == 1
-    assert asyncio.run(jobs_with_key(settings, key["x-idempotency-key"])) == 1
+    assert count_jobs(settings, "idempotency_key = $1", key["x-idempotency-key"]) == 1
     assert wait_terminal(api, responses[0].json()["job_id"])["status"] == "Completed"
 
 

@@ -3,12 +3,10 @@ write before the job starts; its secret is never shown, logged or stored in plai
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
@@ -51,14 +49,6 @@ def storage_of(tenant: Settings, **changes: str) -> dict[str, Any]:
     return {**given, **changes}
 
 
-async def rows_holding(settings: Settings, text: str) -> int:
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM jobs WHERE jobs::text LIKE '%' || $1 || '%'", text))
-    finally:
-        await conn.close()
-
-
 @pytest.mark.usefixtures("worker")
 def test_file_goes_to_the_tenants_bucket_and_its_secret_stays_hidden(
     api: httpx.Client, media: MediaSite, settings: Settings, tenant_s3: Settings
@@ -74,7 +64,7 @@ def test_file_goes_to_the_tenants_bucket_and_its_secret_stays_hidden(
 
     secret = tenant_s3.s3_secret_key
     assert secret not in api.get(f"/jobs/{job_id}").text
-    assert asyncio.run(rows_holding(settings, secret)) == 0
+    assert count_jobs(settings, "jobs::text LIKE '%' || $1 || '%'", secret) == 0
     logs = [path.read_text(errors="replace") for path in (settings.data_dir / "logs").glob("*.log")]
     assert not any(secret in text for text in logs)
     assert secret.encode() not in (settings.data_dir / "temporal" / "temporal.db").read_bytes()
