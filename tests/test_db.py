@@ -82,7 +82,8 @@ async def test_outcome_round_trips_and_a_missing_row_is_reported(fresh_pool: asy
     await db.migrate(fresh_pool)
     key = await db.create_api_key(fresh_pool, BOX, "t", "tw_round-trip")
     job_id = uuid.uuid4()
-    assert await db.insert_job(fresh_pool, job_id, key.id, "https://a.example/v", {"format": "mp4"}, 1, 1)
+    new_job = db.NewJob(job_id, "https://a.example/v", {"format": "mp4"})
+    assert (await db.insert_job(fresh_pool, new_job, key.id, 1, 1)).created
     values: dict[str, object] = {"status": JobStatus.WARNING, "step": JobStep.FINISHED}
     values |= {"error_type": ErrorKind.WARNING, "webhook_status": WebhookStatus.PENDING}
     hints = typing.get_type_hints(JobOutcome)

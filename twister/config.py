@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     max_unfinished_jobs_per_key: int = Field(
         default=100, gt=0, description="Jobs one API key may have pending or processing at once; more get 429."
     )
+    max_playlist_entries: int = Field(
+        default=100, gt=0, description="Most videos a playlist URL may list (one job each); a longer one gets 400."
+    )
+    inspect_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long POST /jobs (for a URL that may be a playlist) and POST /metadata wait for a worker "
+        "to look at the URL; then 503.",
+    )
 
     # Security
     secret_key: str = Field(

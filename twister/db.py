@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from twister.crypto import SecretBox, is_sealed
 from twister.keys import hash_api_key, new_api_key, new_webhook_secret
@@ -17,11 +18,16 @@ from twister.models import JobOutcome, JobStatus, JobStep, WebhookStatus
 from twister.storage import S3Target
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+Connection = asyncpg.Connection | PoolConnectionProxy
 _MIGRATION_LOCK = 7410442
 _ADMISSION_LOCK = 7410443  # with the key id: one admission at a time per key
 
 _OUTCOME_COLUMNS = [f.name for f in fields(JobOutcome)]
-_SET_OUTCOME = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(_OUTCOME_COLUMNS))
+_KEPT_WHEN_UNKNOWN = {"title"}  # a playlist entry's title stays when its download found none
+_SET_OUTCOME = ", ".join(
+    f"{name} = COALESCE(${i + 2}, {name})" if name in _KEPT_WHEN_UNKNOWN else f"{name} = ${i + 2}"
+    for i, name in enumerate(_OUTCOME_COLUMNS)
+)
 
 
 def now_ms() -> int:
@@ -145,50 +151,193 @@ class Admission:
         return self.job_id is not None and self.earlier_request_hash is None
 
 
+@dataclass(frozen=True)
+class NewJob:
+    id: uuid.UUID
+    url: str
+    request: dict[str, Any]
+    """The effective create parameters (echoed by GET, and the job's input when its workflow starts)."""
+    storage: S3Target | None = None
+    title: str | None = None
+    """Known before the download for a playlist's entries."""
+    retry_of: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    id: uuid.UUID
+    show_url: str | None
+    title: str | None
+    folder: str | None
+    webhook_url: str | None
+    paused: bool
+
+
+async def _lock_admissions(conn: Connection, api_key_id: int) -> None:
+    """Serializes the admissions of one key until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _ADMISSION_LOCK, api_key_id)
+
+
+async def _admits(conn: Connection, api_key_id: int, count: int, max_unfinished: int) -> bool:
+    """Under the key's admission lock: may ``count`` more jobs join the key's unfinished ones?"""
+    unfinished = await conn.fetchval(
+        "SELECT count(*) FROM jobs WHERE api_key_id = $1 AND finished_at IS NULL", api_key_id
+    )
+    return bool(unfinished + count <= max_unfinished)
+
+
+async def _insert_jobs(
+    conn: Connection,
+    jobs: list[NewJob],
+    api_key_id: int,
+    created_at: int,
+    box: SecretBox | None,
+    *,
+    start_pending: bool = True,
+    batch_id: uuid.UUID | None = None,
+    idempotency: tuple[str, str] | None = None,
+) -> None:
+    idempotency_key, request_hash = idempotency or (None, None)
+    await conn.executemany(
+        "INSERT INTO jobs (id, api_key_id, url, request, created_at, status, step, workflow_start_pending, "
+        "batch_id, idempotency_key, request_hash, storage, title, retry_of) "
+        "VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        [
+            (
+                job.id,
+                api_key_id,
+                job.url,
+                json.dumps(job.request),
+                created_at,
+                JobStatus.PENDING,
+                JobStep.QUEUED,
+                start_pending,
+                batch_id,
+                idempotency_key,
+                request_hash,
+                _seal_storage(box, job.id, job.storage),
+                job.title,
+                job.retry_of,
+            )
+            for job in jobs
+        ],
+    )
+
+
 async def insert_job(
     pool: asyncpg.Pool,
-    job_id: uuid.UUID,
+    job: NewJob,
     api_key_id: int,
-    url: str,
-    request: dict[str, Any],
     created_at: int,
     max_unfinished: int,
     idempotency: tuple[str, str] | None = None,
-    storage: S3Target | None = None,
     box: SecretBox | None = None,
 ) -> Admission:
     """A new job, its workflow not started yet (``workflow_start_pending``), unless ``idempotency``
     (key, request hash) names an earlier job of this API key, or the key already has
     ``max_unfinished`` unfinished jobs. Admissions of one key are serialized."""
-    idempotency_key, request_hash = idempotency or (None, None)
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _ADMISSION_LOCK, api_key_id)
-        if idempotency_key is not None:
+        await _lock_admissions(conn, api_key_id)
+        if idempotency is not None:
             earlier = await conn.fetchrow(
                 "SELECT id, request_hash FROM jobs WHERE api_key_id = $1 AND idempotency_key = $2",
                 api_key_id,
-                idempotency_key,
+                idempotency[0],
             )
             if earlier is not None:
                 return Admission(earlier["id"], earlier["request_hash"])
-        result = await conn.execute(
-            "INSERT INTO jobs (id, api_key_id, url, request, created_at, status, step, workflow_start_pending, "
-            "idempotency_key, request_hash, storage) "
-            "SELECT $1, $2, $3, $4::jsonb, $5, $6, $7, true, $9, $10, $11 "
-            "WHERE (SELECT count(*) FROM jobs WHERE api_key_id = $2 AND finished_at IS NULL) < $8",
-            job_id,
+        if not await _admits(conn, api_key_id, 1, max_unfinished):
+            return Admission(None)
+        await _insert_jobs(conn, [job], api_key_id, created_at, box, idempotency=idempotency)
+    return Admission(job.id)
+
+
+async def insert_batch(
+    pool: asyncpg.Pool,
+    batch: NewBatch,
+    jobs: list[NewJob],
+    api_key_id: int,
+    created_at: int,
+    max_unfinished: int,
+    box: SecretBox | None = None,
+) -> bool:
+    """A batch and its jobs, all or nothing: False when they would take the key past ``max_unfinished``
+    unfinished jobs. A paused batch's jobs get no workflow until the batch is started."""
+    async with pool.acquire() as conn, conn.transaction():
+        await _lock_admissions(conn, api_key_id)
+        if not await _admits(conn, api_key_id, len(jobs), max_unfinished):
+            return False
+        await conn.execute(
+            "INSERT INTO batches (id, api_key_id, show_url, title, folder, webhook_url, paused, created_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            batch.id,
             api_key_id,
-            url,
-            json.dumps(request),
+            batch.show_url,
+            batch.title,
+            batch.folder,
+            batch.webhook_url,
+            batch.paused,
             created_at,
-            JobStatus.PENDING,
-            JobStep.QUEUED,
-            max_unfinished,
-            idempotency_key,
-            request_hash,
-            _seal_storage(box, job_id, storage),
         )
-    return Admission(job_id if _updated_one(result) else None)
+        await _insert_jobs(conn, jobs, api_key_id, created_at, box, start_pending=not batch.paused, batch_id=batch.id)
+    return True
+
+
+async def get_batch(pool: asyncpg.Pool, batch_id: uuid.UUID, api_key_id: int) -> dict[str, Any] | None:
+    """The batch row with its jobs (oldest first) under ``jobs``."""
+    row = await pool.fetchrow("SELECT * FROM batches WHERE id = $1 AND api_key_id = $2", batch_id, api_key_id)
+    if row is None:
+        return None
+    jobs = await pool.fetch("SELECT * FROM jobs WHERE batch_id = $1 ORDER BY created_at, id", batch_id)
+    return {**dict(row), "jobs": [_job(job) for job in jobs]}
+
+
+async def start_batch(pool: asyncpg.Pool, batch_id: uuid.UUID, api_key_id: int) -> list[dict[str, Any]] | None:
+    """Unpauses the batch; returns its unfinished jobs, now due to start (None: no paused batch of the key)."""
+    async with pool.acquire() as conn, conn.transaction():
+        started = await conn.fetchval(
+            "UPDATE batches SET paused = false WHERE id = $1 AND api_key_id = $2 AND paused RETURNING id",
+            batch_id,
+            api_key_id,
+        )
+        if started is None:
+            return None
+        rows = await conn.fetch(
+            "UPDATE jobs SET workflow_start_pending = true WHERE batch_id = $1 AND finished_at IS NULL RETURNING *",
+            batch_id,
+        )
+    return [_job(row) for row in rows]
+
+
+async def rename_batch_job(pool: asyncpg.Pool, batch_id: uuid.UUID, job_id: uuid.UUID, filename: str) -> bool:
+    """Sets the filename of an unfinished job of a paused batch; False when there is no such job."""
+    result = await pool.execute(
+        "UPDATE jobs SET request = jsonb_set(request, '{filename}', to_jsonb($3::text)) "
+        "WHERE id = $1 AND batch_id = $2 AND finished_at IS NULL "
+        "AND (SELECT paused FROM batches WHERE id = $2)",
+        job_id,
+        batch_id,
+        filename,
+    )
+    return _updated_one(result)
+
+
+async def list_jobs(
+    pool: asyncpg.Pool, api_key_id: int, status: JobStatus | None, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of the key's jobs, newest first, and how many there are in all."""
+    condition, args = ("AND status = $2", [status]) if status else ("", [])
+    page = len(args) + 2
+    rows = await pool.fetch(
+        f"SELECT * FROM jobs WHERE api_key_id = $1 {condition} "
+        f"ORDER BY created_at DESC, id DESC LIMIT ${page} OFFSET ${page + 1}",
+        api_key_id,
+        *args,
+        limit,
+        offset,
+    )
+    total = await pool.fetchval(f"SELECT count(*) FROM jobs WHERE api_key_id = $1 {condition}", api_key_id, *args)
+    return [_job(row) for row in rows], int(total)
 
 
 def _storage_purpose(job_id: uuid.UUID) -> str:
@@ -254,6 +403,25 @@ async def record_outcome(
         *(values[name] for name in _OUTCOME_COLUMNS),
     )
     return _updated_one(result)
+
+
+async def claim_batch_end(pool: asyncpg.Pool, job_id: uuid.UUID, finished_at: int) -> bool:
+    """True for the one job whose end finished its batch (asked again, that job still gets True).
+    Called after the job's own outcome is written: of the batch's last jobs to finish, the one that
+    asks last sees them all finished, and the row lock lets only one claim."""
+    claimed = await pool.fetchval(
+        "UPDATE batches b SET finished_at = $2, finished_by = $1 "
+        "FROM jobs j WHERE j.id = $1 AND b.id = j.batch_id AND (b.finished_by = $1 OR (b.finished_at IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.batch_id = b.id AND o.finished_at IS NULL))) RETURNING b.id",
+        job_id,
+        finished_at,
+    )
+    return claimed is not None
+
+
+async def forget_files(pool: asyncpg.Pool, job_id: uuid.UUID) -> None:
+    """The job's stored files were deleted: it has no file to serve any more."""
+    await pool.execute("UPDATE jobs SET s3_key = NULL, subtitle_key = NULL, thumbnail_key = NULL WHERE id = $1", job_id)
 
 
 async def record_webhook_status(pool: asyncpg.Pool, job_id: uuid.UUID, status: WebhookStatus) -> bool:

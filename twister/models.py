@@ -81,6 +81,8 @@ class ActivityName(StrEnum):
     RECORD_WEBHOOK_STATUS = "record_webhook_status"
     DELIVER_WEBHOOK = "deliver_webhook"
     DELIVER_PROGRESS = "deliver_progress"
+    DELIVER_BATCH_WEBHOOK = "deliver_batch_webhook"
+    INSPECT_URL = "inspect_url"
 
 
 HOST_STEPS = (ActivityName.DOWNLOAD, ActivityName.MUX, ActivityName.UPLOAD)
@@ -187,6 +189,7 @@ class JobInput:
     progress_webhook: bool = False
     own_storage: bool = False
     """The file goes to the job's own storage target (kept sealed in its row), not the server's bucket."""
+    batch_id: str | None = None
 
 
 def assignment_queue(shared_queue: str) -> str:
@@ -340,3 +343,39 @@ class WebhookRequest:
     url: str
     outcome: JobOutcome
     folder: str | None = None
+
+
+@dataclass
+class BatchCompletedRequest:
+    """The ``batch_completed`` event, sent by the job that ended its batch last."""
+
+    batch_id: str
+    api_key_id: int
+    webhook_url: str
+
+
+@dataclass
+class PlaylistEntry:
+    url: str
+    title: str | None = None
+
+
+@dataclass
+class UrlInfo:
+    """What the downloader sees at a URL without downloading it: a video's metadata (the contract's
+    ``POST /metadata`` fields), or a playlist's title and entries."""
+
+    title: str | None = None
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    extractor: str | None = None
+    uploader: str | None = None
+    thumbnail: str | None = None
+    description: str | None = None
+    view_count: int | None = None
+    like_count: int | None = None
+    upload_date: str | None = None
+    filesize_approx: int | None = None
+    entries: list[PlaylistEntry] | None = None
+    """Set for a playlist: one entry per video it lists."""

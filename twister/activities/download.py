@@ -16,25 +16,13 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessor
 
 from twister.config import Settings
-from twister.media.binaries import ffmpeg_folder
 from twister.media.download_errors import classify_download_error
 from twister.media.formats import Format, choose_formats
 from twister.media.probe import probe
+from twister.media.ytdlp import base_params
 from twister.models import ActivityName, DownloadResult, ErrorType, JobLimits, JobOptions, StepRequest
 from twister.worker.heartbeat import Heartbeat
 from twister.worker.workdirs import WorkDirs
-
-
-class _Quiet:
-    """yt-dlp logger that keeps the worker's log readable; errors surface as exceptions."""
-
-    def debug(self, msg: str) -> None: ...
-
-    def info(self, msg: str) -> None: ...
-
-    def warning(self, msg: str) -> None: ...
-
-    def error(self, msg: str) -> None: ...
 
 
 @dataclass
@@ -152,8 +140,7 @@ class DownloadActivities:
             check_size(progress.done, "passed")
             heartbeat.update(**progress.details(update.get("speed")))
 
-        ffmpeg = ffmpeg_folder(self._settings.ffmpeg_path, self._settings.ffprobe_path)
-        params: dict[str, Any] = {
+        params = base_params(self._settings, self._proxy) | {
             "format": select,
             "match_filter": within_duration,
             "outtmpl": {
@@ -164,17 +151,10 @@ class DownloadActivities:
             "restrictfilenames": True,
             "noplaylist": True,
             "progress_hooks": [hook],
-            "logger": _Quiet(),
-            "quiet": True,
-            "noprogress": True,
-            "cachedir": False,
-            "socket_timeout": 30,
             "retries": 2,
             "fragment_retries": 3,
             "skip_unavailable_fragments": False,
-            "ffmpeg_location": ffmpeg,
             "overwrites": True,
-            "proxy": self._proxy,  # every connection passes the SSRF guard, redirects included
         }
         cut: list[bool] = []
 
@@ -197,7 +177,7 @@ class DownloadActivities:
             converters.append({"key": "FFmpegThumbnailsConvertor", "format": "jpg", "when": "before_dl"})
         params["postprocessors"] = converters
         # yt-dlp asks "is ffmpeg there?" (for clips) without its params, from this context variable
-        FFmpegPostProcessor._ffmpeg_location.set(ffmpeg)
+        FFmpegPostProcessor._ffmpeg_location.set(params["ffmpeg_location"])
         started = time.monotonic()
         with heartbeat:
             with yt_dlp.YoutubeDL(params) as ydl:

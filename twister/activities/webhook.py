@@ -16,9 +16,17 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from twister import db
+from twister.batches import batch_document
 from twister.config import Settings
 from twister.crypto import SecretBox
-from twister.models import ActivityName, ErrorType, JobStatus, ProgressWebhookRequest, WebhookRequest
+from twister.models import (
+    ActivityName,
+    BatchCompletedRequest,
+    ErrorType,
+    JobStatus,
+    ProgressWebhookRequest,
+    WebhookRequest,
+)
 from twister.net.guard import Endpoint, UnsafeUrlError, check_url
 from twister.storage import presigned_url, target_client
 
@@ -87,6 +95,16 @@ class WebhookActivities:
     @activity.defn(name=ActivityName.DELIVER_PROGRESS)
     async def deliver_progress(self, request: ProgressWebhookRequest) -> None:
         event = {"type": "progress", "job_id": request.job_id, "stage": request.stage, "percent": request.percent}
+        await self._post(request.webhook_url, request.api_key_id, event)
+
+    @activity.defn(name=ActivityName.DELIVER_BATCH_WEBHOOK)
+    async def deliver_batch_webhook(self, request: BatchCompletedRequest) -> None:
+        batch = await db.get_batch(self._pool, uuid.UUID(request.batch_id), request.api_key_id)
+        if batch is None:
+            raise ApplicationError(f"Batch {request.batch_id} is gone", type=ErrorType.JOB_ROW_MISSING)
+        document = batch_document(batch)
+        document.pop("episode_jobs")
+        event = {"type": "batch_completed", "batch_id": request.batch_id, **document}
         await self._post(request.webhook_url, request.api_key_id, event)
 
     async def _post(self, webhook_url: str, api_key_id: int, event: dict[str, Any]) -> None:
