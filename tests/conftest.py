@@ -21,6 +21,7 @@ from twister.config import Settings
 from twister.embedded.children import isolated_settings, twister_process, wait_gateway_ready, wait_worker_ready
 from twister.embedded.process import ManagedProcess
 from twister.embedded.stack import EmbeddedStack
+from twister.storage import s3_client
 
 TERMINAL = {"Completed", "Failed", "Warning", "Skipped"}
 
@@ -165,6 +166,14 @@ def count_jobs(settings: Settings, where: str = "true", *args: object) -> int:
             await conn.close()
 
     return asyncio.run(count())
+
+
+def no_object_for(settings: Settings, job_id: str) -> bool:
+    """Nothing stored under the job's id in the server bucket: no object, no unfinished multipart upload."""
+    s3 = s3_client(settings)
+    listed = s3.list_objects_v2(Bucket=settings.s3_bucket, Prefix=job_id)
+    uploads = s3.list_multipart_uploads(Bucket=settings.s3_bucket, Prefix=job_id)
+    return listed.get("KeyCount", 0) == 0 and not uploads.get("Uploads")
 
 
 def fetch(url: str, path: Path) -> Path:

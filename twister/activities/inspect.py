@@ -3,6 +3,7 @@ without downloading any media. Runs on the shared queue: it needs no job slot an
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 import yt_dlp
@@ -10,6 +11,7 @@ from temporalio import activity
 
 from twister.config import Settings
 from twister.media.download_errors import classify_download_error
+from twister.media.probe import probe
 from twister.media.ytdlp import base_params
 from twister.models import ActivityName, PlaylistEntry, UrlInfo
 
@@ -58,4 +60,24 @@ class InspectActivities:
                 info = ydl.extract_info(url, download=False)
         except Exception as exc:  # every downloader failure is classified, none escapes raw
             raise classify_download_error(exc, activity.info().attempt) from None
-        return url_info(info or {})
+        found = url_info(info or {})
+        media_url = _media_url(info or {})
+        if found.entries is None and media_url and not (found.width and found.duration):
+            self._probe_into(found, media_url)
+        return found
+
+    def _probe_into(self, found: UrlInfo, media_url: str) -> None:
+        """A plain file or stream tells its size and length only to a reader: ffprobe reads its header."""
+        try:
+            media = probe(self._settings.ffprobe_path, media_url, self._proxy)
+        except (subprocess.SubprocessError, OSError, ValueError):
+            return  # what the extractor said stands
+        found.width, found.height = found.width or media.width, found.height or media.height
+        found.duration = found.duration or media.duration
+
+
+def _media_url(info: dict[str, Any]) -> str | None:
+    """The chosen video format's address (the first of a video+audio pair)."""
+    formats = info.get("requested_formats") or [info]
+    url = formats[0].get("url")
+    return str(url) if url and str(url).startswith(("http://", "https://")) else None
