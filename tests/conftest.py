@@ -94,16 +94,21 @@ def gateway(settings: Settings, stack: EmbeddedStack) -> Iterator[str]:
     process.stop()
 
 
-def create_key(settings: Settings, name: str) -> str:
-    completed = subprocess.run(
-        [sys.executable, "-m", "twister", "keys", "create", "--name", name],
+def twister_cli(settings: Settings, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Runs ``twister ARGS`` against the test stack, as an operator would."""
+    return subprocess.run(
+        [sys.executable, "-m", "twister", *args],
         env={**os.environ, **settings.as_env()},
         capture_output=True,
         text=True,
         timeout=60,
-        check=True,
+        check=check,
     )
-    return completed.stdout.strip().splitlines()[-1]
+
+
+def create_key(settings: Settings, name: str, *caps: str) -> str:
+    """A new API key; ``caps``: options of ``twister keys create`` such as ``--max-resolution 480``."""
+    return twister_cli(settings, "keys", "create", "--name", name, *caps).stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="session")

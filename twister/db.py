@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from twister.crypto import SecretBox, is_sealed
 from twister.keys import hash_api_key, new_api_key, new_webhook_secret
-from twister.models import JobOutcome, JobStatus, JobStep, WebhookStatus
+from twister.models import JobLimits, JobOutcome, JobStatus, JobStep, KeyLimits, WebhookStatus
 from twister.storage import S3Target
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -78,14 +78,25 @@ async def migrate(pool: asyncpg.Pool) -> list[int]:
 class ApiKey:
     id: int
     name: str
+    limits: KeyLimits = field(default_factory=KeyLimits)
+
+
+_KEY_LIMIT_COLUMNS = [f.name for f in fields(KeyLimits)]
+
+
+def _api_key(row: asyncpg.Record) -> ApiKey:
+    return ApiKey(row["id"], row["name"], KeyLimits(**{name: row[name] for name in _KEY_LIMIT_COLUMNS}))
 
 
 def _webhook_secret_purpose(api_key_id: int) -> str:
     return f"api_keys.webhook_secret:{api_key_id}"
 
 
-async def create_api_key(pool: asyncpg.Pool, box: SecretBox, name: str, key: str) -> ApiKey:
+async def create_api_key(
+    pool: asyncpg.Pool, box: SecretBox, name: str, key: str, limits: KeyLimits | None = None
+) -> ApiKey:
     """A new key (only its hash is stored) with a new webhook secret, sealed with the server key."""
+    limits = limits or KeyLimits()
     async with pool.acquire() as conn, conn.transaction():
         key_id = await conn.fetchval("SELECT nextval(pg_get_serial_sequence('api_keys', 'id'))")
         await conn.execute(
@@ -96,7 +107,38 @@ async def create_api_key(pool: asyncpg.Pool, box: SecretBox, name: str, key: str
             box.seal(new_webhook_secret(), _webhook_secret_purpose(key_id)),
             now_ms(),
         )
-    return ApiKey(id=key_id, name=name)
+        await _set_limits(conn, key_id, asdict(limits))
+    return ApiKey(id=key_id, name=name, limits=limits)
+
+
+async def _set_limits(conn: Connection, key_id: int, limits: dict[str, Any]) -> bool:
+    """Sets the given caps (a None value clears that cap); False when no key has this id."""
+    if not limits:
+        return True
+    assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(limits) if name in _KEY_LIMIT_COLUMNS)
+    return _updated_one(
+        await conn.execute(f"UPDATE api_keys SET {assignments} WHERE id = $1", key_id, *limits.values())
+    )
+
+
+async def set_key_limits(pool: asyncpg.Pool, key_id: int, limits: dict[str, Any]) -> bool:
+    """``limits``: KeyLimits field names to set (None clears one); False when no key has this id."""
+    async with pool.acquire() as conn:
+        return await _set_limits(conn, key_id, limits)
+
+
+async def list_api_keys(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    """Every key's id, name, dates and caps (never its hash)."""
+    columns = ", ".join(["id", "name", "created_at", "revoked_at", *_KEY_LIMIT_COLUMNS])
+    return [dict(row) for row in await pool.fetch(f"SELECT {columns} FROM api_keys ORDER BY id")]
+
+
+async def revoke_api_key(pool: asyncpg.Pool, key_id: int) -> bool:
+    """False when no unrevoked key has this id."""
+    result = await pool.execute(
+        "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", key_id, now_ms()
+    )
+    return _updated_one(result)
 
 
 async def dev_api_key(pool: asyncpg.Pool, box: SecretBox, key_file: Path) -> str:
@@ -114,10 +156,8 @@ async def dev_api_key(pool: asyncpg.Pool, box: SecretBox, key_file: Path) -> str
 
 
 async def find_api_key(pool: asyncpg.Pool, key: str) -> ApiKey | None:
-    row = await pool.fetchrow(
-        "SELECT id, name FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", hash_api_key(key)
-    )
-    return ApiKey(id=row["id"], name=row["name"]) if row else None
+    row = await pool.fetchrow("SELECT * FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", hash_api_key(key))
+    return _api_key(row) if row else None
 
 
 async def webhook_secret(pool: asyncpg.Pool, box: SecretBox, api_key_id: int) -> str:
@@ -136,6 +176,45 @@ async def webhook_secret(pool: asyncpg.Pool, box: SecretBox, api_key_id: int) ->
         stored,
     )
     return str(stored)
+
+
+async def rotate_webhook_secret(pool: asyncpg.Pool, box: SecretBox, api_key_id: int) -> str:
+    """A new signing secret for the key; webhooks are signed with it from now on."""
+    secret = new_webhook_secret()
+    await pool.execute(
+        "UPDATE api_keys SET webhook_secret = $2 WHERE id = $1",
+        api_key_id,
+        box.seal(secret, _webhook_secret_purpose(api_key_id)),
+    )
+    return secret
+
+
+def _slack_purpose(api_key_id: int) -> str:
+    return f"api_keys.slack_webhook:{api_key_id}"
+
+
+@dataclass(frozen=True)
+class SlackAlerts:
+    webhook_url: str
+    notify_level: str
+
+
+async def set_slack_alerts(pool: asyncpg.Pool, box: SecretBox, api_key_id: int, alerts: SlackAlerts | None) -> None:
+    """Sets (or with None, removes) the key's Slack alerts; the webhook URL is kept sealed."""
+    sealed = box.seal(alerts.webhook_url, _slack_purpose(api_key_id)) if alerts else None
+    await pool.execute(
+        "UPDATE api_keys SET slack_webhook = $2, slack_notify_level = $3 WHERE id = $1",
+        api_key_id,
+        sealed,
+        alerts.notify_level if alerts else None,
+    )
+
+
+async def slack_alerts(pool: asyncpg.Pool, box: SecretBox, api_key_id: int) -> SlackAlerts | None:
+    row = await pool.fetchrow("SELECT slack_webhook, slack_notify_level FROM api_keys WHERE id = $1", api_key_id)
+    if row is None or row["slack_webhook"] is None:
+        return None
+    return SlackAlerts(box.open(row["slack_webhook"], _slack_purpose(api_key_id)), row["slack_notify_level"])
 
 
 @dataclass(frozen=True)
@@ -161,6 +240,7 @@ class NewJob:
     title: str | None = None
     """Known before the download for a playlist's entries."""
     retry_of: uuid.UUID | None = None
+    limits: JobLimits | None = None
 
 
 @dataclass(frozen=True)
@@ -200,8 +280,8 @@ async def _insert_jobs(
     idempotency_key, request_hash = idempotency or (None, None)
     await conn.executemany(
         "INSERT INTO jobs (id, api_key_id, url, request, created_at, status, step, workflow_start_pending, "
-        "batch_id, idempotency_key, request_hash, storage, title, retry_of) "
-        "VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        "batch_id, idempotency_key, request_hash, storage, title, retry_of, limits) "
+        "VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb)",
         [
             (
                 job.id,
@@ -218,6 +298,7 @@ async def _insert_jobs(
                 _seal_storage(box, job.id, job.storage),
                 job.title,
                 job.retry_of,
+                json.dumps(asdict(job.limits)) if job.limits else None,
             )
             for job in jobs
         ],
@@ -383,7 +464,21 @@ async def get_job(pool: asyncpg.Pool, job_id: uuid.UUID, api_key_id: int) -> dic
 def _job(row: asyncpg.Record) -> dict[str, Any]:
     job = dict(row)
     job["request"] = json.loads(job["request"])
+    job["limits"] = JobLimits(**json.loads(job["limits"])) if job.get("limits") else None
     return job
+
+
+async def jobs_created(pool: asyncpg.Pool, api_key_id: int) -> int:
+    """The key's jobs; a retry is the same job asked again, not another one."""
+    return int(await pool.fetchval("SELECT count(*) FROM jobs WHERE api_key_id = $1 AND retry_of IS NULL", api_key_id))
+
+
+async def stored_bytes(pool: asyncpg.Pool, api_key_id: int) -> int:
+    """The bytes of the key's files still stored (a deleted file no longer counts)."""
+    total = await pool.fetchval(
+        "SELECT coalesce(sum(file_size), 0) FROM jobs WHERE api_key_id = $1 AND s3_key IS NOT NULL", api_key_id
+    )
+    return int(total)
 
 
 def _updated_one(result: str) -> bool:

@@ -83,6 +83,7 @@ class ActivityName(StrEnum):
     DELIVER_PROGRESS = "deliver_progress"
     DELIVER_BATCH_WEBHOOK = "deliver_batch_webhook"
     INSPECT_URL = "inspect_url"
+    ALERT_SLACK = "alert_slack"
 
 
 HOST_STEPS = (ActivityName.DOWNLOAD, ActivityName.MUX, ActivityName.UPLOAD)
@@ -174,6 +175,18 @@ class JobLimits:
 
     max_file_size_bytes: int
     max_duration_seconds: int
+
+
+@dataclass
+class KeyLimits:
+    """Caps an operator set on one API key (None: only the server's limits apply). Field names are
+    the column names of ``api_keys`` and, dashed, the options of ``twister keys create/set``."""
+
+    max_resolution: int | None = None
+    max_duration_seconds: int | None = None
+    max_filesize_bytes: int | None = None
+    storage_limit_gb: float | None = None
+    max_concurrent_jobs: int | None = None
 
 
 @dataclass
@@ -352,6 +365,26 @@ class BatchCompletedRequest:
     batch_id: str
     api_key_id: int
     webhook_url: str
+
+
+SlackNotifyLevel = Literal["all", "errors_only", "warnings_only"]
+
+
+def slack_wants(level: str, status: JobStatus) -> bool:
+    """errors_only: Failed jobs; warnings_only: Warning and Skipped jobs; all: both."""
+    if status == JobStatus.FAILED:
+        return level in ("all", "errors_only")
+    return status in (JobStatus.WARNING, JobStatus.SKIPPED) and level in ("all", "warnings_only")
+
+
+@dataclass
+class SlackAlertRequest:
+    """A finished job that did not complete, for the key's Slack alerts (if it has them)."""
+
+    job_id: str
+    api_key_id: int
+    url: str
+    outcome: JobOutcome
 
 
 @dataclass

@@ -54,7 +54,8 @@ class _Progress:
 def over_limit(what: str, limit: str) -> ApplicationError:
     """The source is beyond this server's limits: the job ends Warning and nothing is uploaded."""
     return ApplicationError(
-        f"{what}, over this server's limit of {limit}; ask the operator to raise it if this job is intended",
+        f"{what}, over this job's limit of {limit} (the server's or its API key's); "
+        "ask the operator to raise it if this job is intended",
         type=ErrorType.OVER_LIMIT,
         non_retryable=True,
     )

@@ -13,6 +13,7 @@ import uuid
 from twister import db
 from twister.gateway.deps import Services
 from twister.gateway.errors import ApiError
+from twister.gateway.quota import job_limits, too_many_unfinished, unfinished_limit, within_resolution
 from twister.gateway.schemas import JobCreate, PlaylistCreated, VideoJob
 from twister.gateway.starts import StartUnconfirmed, TemporalUnreachable, confirm_started, start_job_workflow
 from twister.models import JobInput, PlaylistEntry
@@ -21,7 +22,6 @@ from twister.storage import S3Target, StorageRefused, probe_target
 
 log = logging.getLogger(__name__)
 
-UNFINISHED_RETRY_AFTER_S = 10
 CONCURRENT_STARTS = 8
 
 
@@ -50,20 +50,12 @@ async def check_delivery(svc: Services, job: JobCreate) -> S3Target | None:
     return storage
 
 
-def too_many_unfinished(svc: Services) -> ApiError:
-    limit = svc.settings.max_unfinished_jobs_per_key
-    return ApiError(
-        429,
-        f"This key already has {limit} unfinished jobs or would pass that; submit more when some have finished",
-        headers={"Retry-After": str(UNFINISHED_RETRY_AFTER_S)},
-    )
-
-
-async def start_single(svc: Services, job: JobCreate, job_id: uuid.UUID, api_key_id: int, created_at: int) -> None:
+async def start_single(svc: Services, job: JobCreate, new: db.NewJob, api_key_id: int, created_at: int) -> None:
     """Starts a just-written job's workflow; if Temporal is provably unreachable, the job is undone (503)."""
+    job_id, limits = new.id, new.limits or svc.settings.job_limits()
     try:
         await start_job_workflow(
-            svc.temporal, svc.settings, job.job_input(str(job_id), api_key_id, created_at, svc.settings)
+            svc.temporal, svc.settings, job.job_input(str(job_id), api_key_id, created_at, svc.settings, limits)
         )
     except TemporalUnreachable as exc:
         await db.delete_job(svc.pool, job_id)
@@ -97,7 +89,7 @@ async def start_accepted(svc: Services, inputs: list[JobInput]) -> None:
 
 async def create_batch(
     svc: Services,
-    api_key_id: int,
+    key: db.ApiKey,
     creates: list[JobCreate],
     titles: list[str | None],
     source_fields: list[str],
@@ -109,23 +101,23 @@ async def create_batch(
 ) -> tuple[uuid.UUID, list[db.NewJob]]:
     """A batch with one job per create (all sharing the first's webhook, folder and storage), started
     unless paused. Per create: its title if known beforehand, and how errors name its ``url``."""
+    creates = [within_resolution(key, create) for create in creates]
     first = creates[0]
     for create, field in zip(creates, source_fields, strict=True):
         await check_source(svc, create.url, field)
+    limits = await job_limits(svc, key)
     batch = db.NewBatch(uuid.uuid4(), show_url, title, first.folder, first.webhook_url, paused)
     jobs = [
-        db.NewJob(uuid.uuid4(), create.url, create.echo(), storage, known)
+        db.NewJob(uuid.uuid4(), create.url, create.echo(), storage, known, limits=limits)
         for create, known in zip(creates, titles, strict=True)
     ]
     created_at = db.now_ms()
-    accepted = await db.insert_batch(
-        svc.pool, batch, jobs, api_key_id, created_at, svc.settings.max_unfinished_jobs_per_key, svc.box
-    )
+    accepted = await db.insert_batch(svc.pool, batch, jobs, key.id, created_at, unfinished_limit(svc, key), svc.box)
     if not accepted:
-        raise too_many_unfinished(svc)
+        raise too_many_unfinished(svc, key)
     if not paused:
         inputs = [
-            create.job_input(str(new.id), api_key_id, created_at, svc.settings, str(batch.id))
+            create.job_input(str(new.id), key.id, created_at, svc.settings, limits, str(batch.id))
             for create, new in zip(creates, jobs, strict=True)
         ]
         await start_accepted(svc, inputs)
@@ -135,7 +127,7 @@ async def create_batch(
 
 async def create_playlist(
     svc: Services,
-    api_key_id: int,
+    key: db.ApiKey,
     job: JobCreate,
     storage: S3Target | None,
     title: str | None,
@@ -150,7 +142,7 @@ async def create_playlist(
     titles = [entry.title for entry in entries]
     fields = [f"url (playlist entry {number})" for number in range(1, len(entries) + 1)]
     batch_id, jobs = await create_batch(
-        svc, api_key_id, creates, titles, fields, storage, show_url=job.url, title=title, paused=job.paused
+        svc, key, creates, titles, fields, storage, show_url=job.url, title=title, paused=job.paused
     )
     return PlaylistCreated(
         batch_id=str(batch_id),

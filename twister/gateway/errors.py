@@ -24,21 +24,32 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
 
 
 class ApiError(Exception):
-    def __init__(self, status_code: int, message: str, headers: dict[str, str] | None = None) -> None:
+    """``details``: more keys of the error body beside ``error`` (e.g. a quota's limit and use)."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        details: dict[str, object] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.message = message
         self.headers = headers
+        self.details = details or {}
 
 
-def error_response(status_code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status_code, headers=headers)
+def error_response(
+    status_code: int, message: str, headers: dict[str, str] | None = None, details: dict[str, object] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": message, **(details or {})}, status_code=status_code, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status_code, exc.message, exc.headers)
+        return error_response(exc.status_code, exc.message, exc.headers, exc.details)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

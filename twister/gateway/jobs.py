@@ -18,12 +18,12 @@ from twister.gateway.admission import (
     create_batch,
     create_playlist,
     start_single,
-    too_many_unfinished,
 )
 from twister.gateway.deps import ApiKeyDep, Services, ServicesDep
 from twister.gateway.errors import ApiError
 from twister.gateway.files import presigned_files
 from twister.gateway.inspect import SourceProblem, could_be_playlist, inspect_url
+from twister.gateway.quota import job_limits, too_many_unfinished, unfinished_limit, within_resolution
 from twister.gateway.schemas import (
     BULK_CREATE_SCHEMA,
     ERROR_RESPONSES,
@@ -65,7 +65,7 @@ async def create_job(
     key: ApiKeyDep,
     x_idempotency_key: Annotated[str | None, Header(description="A repeat returns the first job.")] = None,
 ) -> JSONResponse:
-    job = parse_job_create(await request.body())
+    job = within_resolution(key, parse_job_create(await request.body()))
     idempotency = (idempotency_key(x_idempotency_key), job.request_hash()) if x_idempotency_key is not None else None
     await check_source(svc, job.url, "url")
     storage = await check_delivery(svc, job)
@@ -75,27 +75,22 @@ async def create_job(
         except SourceProblem:
             info = None  # not a playlist the downloader can read: the job reports what is wrong
         if info is not None and info.entries:
-            created = await create_playlist(svc, key.id, job, storage, info.title, info.entries)
+            created = await create_playlist(svc, key, job, storage, info.title, info.entries)
             return JSONResponse(created.model_dump(), status_code=201)
-    job_id, created_at = uuid.uuid4(), db.now_ms()
-    admission = await db.insert_job(
-        svc.pool,
-        db.NewJob(job_id, job.url, job.echo(), storage),
-        key.id,
-        created_at,
-        svc.settings.max_unfinished_jobs_per_key,
-        idempotency,
-        svc.box,
+    new, created_at = (
+        db.NewJob(uuid.uuid4(), job.url, job.echo(), storage, limits=await job_limits(svc, key)),
+        db.now_ms(),
     )
+    admission = await db.insert_job(svc.pool, new, key.id, created_at, unfinished_limit(svc, key), idempotency, svc.box)
     if admission.job_id is None:
-        raise too_many_unfinished(svc)
+        raise too_many_unfinished(svc, key)
     if not admission.created:
         if idempotency is None or admission.earlier_request_hash != idempotency[1]:
             raise ApiError(409, "This x-idempotency-key was used with a different request body; use a new key")
         return JSONResponse({"job_id": str(admission.job_id), "cached": True}, status_code=200)
-    await start_single(svc, job, job_id, key.id, created_at)
-    log.info("job %s created", job_id)
-    return JSONResponse({"job_id": str(job_id)}, status_code=201)
+    await start_single(svc, job, new, key.id, created_at)
+    log.info("job %s created", new.id)
+    return JSONResponse({"job_id": str(new.id)}, status_code=201)
 
 
 def ended_without_result(finished_at: int) -> JobOutcome:
@@ -178,7 +173,7 @@ async def cancel_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> JobCancel
 @router.post("/jobs/{job_id}/retry", status_code=201, responses=ERROR_RESPONSES)
 async def retry_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> JobRetried:
     row = await _own_job(svc, job_id, key)
-    new_id = await lifecycle.retry(svc, row)
+    new_id = await lifecycle.retry(svc, row, key)
     log.info("job %s retried as %s", row["id"], new_id)
     return JobRetried(job_id=str(new_id), original_job_id=str(row["id"]))
 
@@ -200,5 +195,5 @@ async def create_bulk(request: Request, svc: ServicesDep, key: ApiKeyDep) -> Bul
     creates = parse_bulk_create(await request.body())
     storage = await check_delivery(svc, creates[0])  # the shared webhook (bulk takes no storage)
     fields = [f"jobs[{i}].url" for i in range(len(creates))]
-    batch_id, jobs = await create_batch(svc, key.id, creates, [None] * len(creates), fields, storage)
+    batch_id, jobs = await create_batch(svc, key, creates, [None] * len(creates), fields, storage)
     return BulkCreated(batch_id=str(batch_id), total_jobs=len(jobs), job_ids=[str(new.id) for new in jobs])

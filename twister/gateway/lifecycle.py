@@ -10,10 +10,11 @@ from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from twister import db
-from twister.gateway.admission import start_single, too_many_unfinished
+from twister.gateway.admission import start_single
 from twister.gateway.deps import Services
 from twister.gateway.errors import ApiError
 from twister.gateway.files import delete_files
+from twister.gateway.quota import job_limits, too_many_unfinished, unfinished_limit, within_resolution
 from twister.gateway.schemas import JobCreate
 from twister.models import ErrorKind, JobOutcome, JobStatus, JobStep
 from twister.workflows.job import CANCELLED_MESSAGE
@@ -57,21 +58,27 @@ async def cancel(svc: Services, row: dict[str, Any]) -> None:
     await db.record_outcome(svc.pool, row["id"], cancelled(db.now_ms()), only_unfinished=True)
 
 
-async def retry(svc: Services, row: dict[str, Any]) -> uuid.UUID:
-    """A new job with the failed one's parameters (and its own storage target, if it had one)."""
+async def retry(svc: Services, row: dict[str, Any], key: db.ApiKey) -> uuid.UUID:
+    """A new job with the failed one's parameters (and its own storage target, if it had one), under
+    the key's caps as they are now."""
     if row["status"] not in RETRYABLE_STATUSES:
         raise ApiError(400, "Only failed jobs can be retried")
-    job = JobCreate.model_validate({"url": row["url"], **row["request"]})
+    job = within_resolution(key, JobCreate.model_validate({"url": row["url"], **row["request"]}))
     storage = await db.job_storage(svc.pool, svc.box, row["id"]) if row["storage"] else None
-    job_id, created_at = uuid.uuid4(), db.now_ms()
-    new = db.NewJob(job_id, row["url"], row["request"], storage, retry_of=row["retry_of"] or row["id"])
-    admission = await db.insert_job(
-        svc.pool, new, row["api_key_id"], created_at, svc.settings.max_unfinished_jobs_per_key, box=svc.box
+    new = db.NewJob(
+        uuid.uuid4(),
+        job.url,
+        job.echo(),
+        storage,
+        retry_of=row["retry_of"] or row["id"],
+        limits=await job_limits(svc, key),
     )
+    created_at = db.now_ms()
+    admission = await db.insert_job(svc.pool, new, key.id, created_at, unfinished_limit(svc, key), box=svc.box)
     if admission.job_id is None:
-        raise too_many_unfinished(svc)
-    await start_single(svc, job, job_id, row["api_key_id"], created_at)
-    return job_id
+        raise too_many_unfinished(svc, key)
+    await start_single(svc, job, new, key.id, created_at)
+    return new.id
 
 
 async def delete_file(svc: Services, row: dict[str, Any]) -> str:

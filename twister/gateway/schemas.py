@@ -20,6 +20,7 @@ from twister.models import (
     AudioBitrate,
     AudioCodec,
     JobInput,
+    JobLimits,
     JobOptions,
     OutputFormat,
     QualityPreset,
@@ -185,9 +186,15 @@ class JobCreate(BaseModel):
         return S3Target(given.endpoint, given.bucket, given.region, given.access_key, given.secret_key)
 
     def job_input(
-        self, job_id: str, api_key_id: int, created_at_ms: int, settings: Settings, batch_id: str | None = None
+        self,
+        job_id: str,
+        api_key_id: int,
+        created_at_ms: int,
+        settings: Settings,
+        limits: JobLimits,
+        batch_id: str | None = None,
     ) -> JobInput:
-        """What the job's workflow runs with: these options, and this server's retry policy and limits."""
+        """What the job's workflow runs with: these options and limits, and this server's retry policy."""
         return JobInput(
             job_id,
             api_key_id,
@@ -195,7 +202,7 @@ class JobCreate(BaseModel):
             self.options(),
             created_at_ms,
             settings.step_policy(),
-            settings.job_limits(),
+            limits,
             self.webhook_url,
             self.enable_progress_webhook,
             self.storage is not None,

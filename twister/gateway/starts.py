@@ -73,7 +73,8 @@ def job_input_from_row(row: dict[str, Any], settings: Settings) -> JobInput:
     """The workflow input of a stored job: its echoed create parameters are a valid create body."""
     create = JobCreate.model_validate({"url": row["url"], **row["request"]})
     batch_id = str(row["batch_id"]) if row.get("batch_id") else None
-    return create.job_input(str(row["id"]), row["api_key_id"], row["created_at"], settings, batch_id)
+    limits = row["limits"] or settings.job_limits()  # rows from before per-job limits ran with the server's
+    return create.job_input(str(row["id"]), row["api_key_id"], row["created_at"], settings, limits, batch_id)
 
 
 async def confirm_started(svc: Services, job_id: uuid.UUID) -> None:

@@ -79,6 +79,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
                 webhook.deliver_webhook,
                 webhook.deliver_progress,
                 webhook.deliver_batch_webhook,
+                webhook.alert_slack,
                 inspect.inspect_url,
             ],
             activity_executor=inspect_executor,

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         ProgressStage,
         ProgressWebhookRequest,
         SideFile,
+        SlackAlertRequest,
         StepRequest,
         UploadRequest,
         UploadResult,
@@ -131,6 +132,8 @@ class DownloadJobWorkflow:
             await self._persist(ActivityName.RECORD_WEBHOOK_STATUS, job.job_id, outcome.webhook_status)
             if ended_batch and job.batch_id:
                 await self._notify_batch(job, job.batch_id, job.webhook_url)
+        if outcome.status != JobStatus.COMPLETED:
+            await self._alert(job, outcome)
         return outcome
 
     async def _process(self, job: JobInput) -> tuple[DownloadResult, MuxResult, UploadResult]:
@@ -299,6 +302,18 @@ class DownloadJobWorkflow:
             workflow.logger.warning("webhook for %s failed: %s", job.job_id, err.cause)
             return WebhookStatus.FAILED
         return WebhookStatus.DELIVERED
+
+    async def _alert(self, job: JobInput, outcome: JobOutcome) -> None:
+        """The key's Slack alert for a job that did not complete; an alert that cannot go out is dropped."""
+        try:
+            await workflow.execute_activity(
+                ActivityName.ALERT_SLACK,
+                SlackAlertRequest(job.job_id, job.api_key_id, job.url, outcome),
+                start_to_close_timeout=timedelta(seconds=job.policy.webhook_timeout + 10),
+                retry_policy=self._retry(job, job.policy.webhook_max_attempts),
+            )
+        except ActivityError as err:
+            workflow.logger.warning("slack alert for %s failed: %s", job.job_id, err.cause)
 
     async def _notify_batch(self, job: JobInput, batch_id: str, webhook_url: str) -> None:
         """``batch_completed``, sent by the job whose end finished its batch."""
