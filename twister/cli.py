@@ -275,11 +275,23 @@ def keys_set(
 
 
 @app.command("secret-key")
-def secret_key() -> None:
-    """Print a new random server key for TWISTER_SECRET_KEY."""
-    from twister.crypto import new_secret_key
+def secret_key(
+    reseal: bool = typer.Option(
+        False, "--reseal", help="Seal every stored secret with the current key (after a key rotation)."
+    ),
+) -> None:
+    """Print a new random server key for TWISTER_SECRET_KEY, or with --reseal move every stored secret to it."""
+    if not reseal:
+        from twister.crypto import new_secret_key
 
-    typer.echo(new_secret_key())
+        typer.echo(new_secret_key())
+        return
+    from twister import db
+
+    box = SecretBox.from_settings(_settings())
+    count = _with_pool(lambda pool: db.reseal_secrets(pool, box))
+    typer.echo(f"{count} secrets sealed with the current server key; TWISTER_PREVIOUS_SECRET_KEYS may now be emptied")
+    _exit(0)
 
 
 @app.command("settings")

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
         description="Server key (base64 of 32 bytes) sealing secrets kept in the database; "
         "empty: DATA_DIR/secret-key, made on first use. Every host of a deployment must share one.",
     )
+    previous_secret_keys: str = Field(
+        default="",
+        description="Comma-separated server keys replaced by TWISTER_SECRET_KEY: still opened, never used to seal; "
+        "`twister secret-key --reseal` moves every secret to the current key, after which they can go.",
+    )
     allowed_networks: str = Field(
         default="",
         description="Comma-separated CIDRs that sources and webhooks may reach although private/loopback.",

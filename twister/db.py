@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ async def create_api_key(
             box.seal(new_webhook_secret(), _webhook_secret_purpose(key_id)),
             now_ms(),
         )
-        await _set_limits(conn, key_id, asdict(limits))
+        await _set_limits(conn, key_id, {name: cap for name, cap in asdict(limits).items() if cap is not None})
     return ApiKey(id=key_id, name=name, limits=limits)
 
 
@@ -215,6 +216,28 @@ async def slack_alerts(pool: asyncpg.Pool, box: SecretBox, api_key_id: int) -> S
     if row is None or row["slack_webhook"] is None:
         return None
     return SlackAlerts(box.open(row["slack_webhook"], _slack_purpose(api_key_id)), row["slack_notify_level"])
+
+
+async def reseal_secrets(pool: asyncpg.Pool, box: SecretBox) -> int:
+    """Seals every stored secret anew with the current server key (after a key rotation); returns how many."""
+    sealed_columns: dict[tuple[str, str], Callable[[Any], str]] = {
+        # table, column: the purpose its values are sealed for, from the row's id
+        ("api_keys", "webhook_secret"): _webhook_secret_purpose,
+        ("api_keys", "slack_webhook"): _slack_purpose,
+        ("jobs", "storage"): _storage_purpose,
+    }
+    count = 0
+    for (table, column), purpose_of in sealed_columns.items():
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(f"SELECT id, {column} AS sealed FROM {table} WHERE {column} IS NOT NULL FOR UPDATE")
+            for row in rows:
+                purpose = purpose_of(row["id"])
+                opened = box.open(row["sealed"], purpose) if is_sealed(row["sealed"]) else row["sealed"]
+                await conn.execute(
+                    f"UPDATE {table} SET {column} = $2 WHERE id = $1", row["id"], box.seal(opened, purpose)
+                )
+            count += len(rows)
+    return count
 
 
 @dataclass(frozen=True)
