@@ -90,6 +90,18 @@ class Settings(BaseSettings):
         description="How long POST /jobs (for a URL that may be a playlist) and POST /metadata wait for a worker "
         "to look at the URL; then 503.",
     )
+    status_refresh_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="A running job's status is read from Temporal at most once per this interval (s) per gateway, "
+        "shared by every request and event stream asking for it.",
+    )
+    status_watch_max_jobs: int = Field(
+        default=10_000, gt=0, description="Running jobs whose last read status a gateway keeps at most."
+    )
+    max_event_streams_per_key: int = Field(
+        default=100, gt=0, description="Open GET /jobs/{id}/events streams per API key per gateway; more get 429."
+    )
 
     # Security
     secret_key: str = Field(

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
+from functools import partial
 
 from fastapi import FastAPI
 from temporalio.client import Client
@@ -14,12 +16,15 @@ from temporalio.service import RetryConfig
 from twister import db
 from twister.config import Settings
 from twister.crypto import SecretBox
-from twister.gateway import batches, jobs, metadata, user
+from twister.gateway import batches, events, jobs, metadata, user
 from twister.gateway.body_limit import BodyLimit
 from twister.gateway.deps import Services
 from twister.gateway.errors import install_error_handlers
+from twister.gateway.listeners import StreamLimit
 from twister.gateway.rate_limit import RateLimiter
 from twister.gateway.starts import reconcile_forever
+from twister.gateway.status import read_live_state
+from twister.gateway.watch import StatusWatcher
 from twister.net.infrastructure import infrastructure_endpoints
 from twister.storage import s3_client
 
@@ -45,6 +50,12 @@ def create_app(settings: Settings) -> FastAPI:
             rate_limiter=RateLimiter(settings.rate_limit_per_minute),
             box=SecretBox.from_settings(settings),
             blocked_endpoints=await asyncio.to_thread(infrastructure_endpoints, settings),
+            watcher=StatusWatcher(
+                partial(read_live_state, temporal, rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout)),
+                refresh_seconds=settings.status_refresh_seconds,
+                max_jobs=settings.status_watch_max_jobs,
+            ),
+            event_streams=StreamLimit(settings.max_event_streams_per_key),
         )
         app.state.services = services
         reconciler = asyncio.create_task(reconcile_forever(services))
@@ -63,6 +74,6 @@ def create_app(settings: Settings) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    for routes in (jobs.router, batches.router, metadata.router, user.router):
+    for routes in (jobs.router, events.router, batches.router, metadata.router, user.router):
         app.include_router(routes)
     return app

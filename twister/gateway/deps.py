@@ -13,7 +13,9 @@ from twister import db
 from twister.config import Settings
 from twister.crypto import SecretBox
 from twister.gateway.errors import ApiError
+from twister.gateway.listeners import StreamLimit
 from twister.gateway.rate_limit import RateLimiter
+from twister.gateway.watch import StatusWatcher
 from twister.net.guard import Endpoint
 
 if TYPE_CHECKING:
@@ -29,6 +31,8 @@ class Services:
     rate_limiter: RateLimiter
     blocked_endpoints: frozenset[Endpoint]
     box: SecretBox
+    watcher: StatusWatcher
+    event_streams: StreamLimit
 
 
 def services(request: Request) -> Services:
