@@ -23,6 +23,7 @@ from twister.gateway.schemas import (
 )
 from twister.gateway.starts import StartUnconfirmed, TemporalUnreachable, confirm_started, start_job_workflow
 from twister.gateway.status import STORED_FILES, active_document, finished_document
+from twister.logs import job_context
 from twister.models import ErrorKind, JobOutcome, JobStatus, JobStep
 from twister.net.guard import UnsafeUrlError, check_url
 from twister.storage import S3Target, StorageRefused, presigned_url, probe_target, target_client
@@ -92,20 +93,21 @@ async def create_job(
             raise ApiError(409, "This x-idempotency-key was used with a different request body; use a new key")
         return JSONResponse({"job_id": str(admission.job_id), "cached": True}, status_code=200)
     job_input = job.job_input(str(job_id), key.id, created_at, svc.settings)
-    try:
-        await start_job_workflow(svc.temporal, svc.settings, job_input)
-    except TemporalUnreachable as exc:
-        await db.delete_job(svc.pool, job_id)
-        log.warning("could not start job %s: %s", job_id, exc)
-        raise ApiError(
-            503, "The workflow service (Temporal) is unreachable; the job was not created. Try again shortly."
-        ) from None
-    except StartUnconfirmed as exc:
-        # It may have started anyway: the job is kept, and the reconciler makes sure it runs.
-        log.warning("start of job %s unconfirmed (%s); the reconciler will confirm it", job_id, exc)
-    else:
-        await confirm_started(svc, job_id)
-    log.info("job %s created", job_id)
+    with job_context(job_id):
+        try:
+            await start_job_workflow(svc.temporal, svc.settings, job_input)
+        except TemporalUnreachable as exc:
+            await db.delete_job(svc.pool, job_id)
+            log.warning("could not start job %s: %s", job_id, exc)
+            raise ApiError(
+                503, "The workflow service (Temporal) is unreachable; the job was not created. Try again shortly."
+            ) from None
+        except StartUnconfirmed as exc:
+            # It may have started anyway: the job is kept, and the reconciler makes sure it runs.
+            log.warning("start of job %s unconfirmed (%s); the reconciler will confirm it", job_id, exc)
+        else:
+            await confirm_started(svc, job_id)
+        log.info("job %s created", job_id)
     return JSONResponse({"job_id": str(job_id)}, status_code=201)
 
 
