@@ -9,6 +9,7 @@ proxies.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from tests.media_site import MediaSite
 from twister.config import Settings
 from twister.embedded.children import twister_process, wait_gateway_ready
 from twister.embedded.process import ManagedProcess, free_port
+from twister.logs import JsonFormatter
 
 READY_TIMEOUT = 1.0
 
@@ -153,6 +155,13 @@ def test_json_logs_name_the_job(observed: Observed, job: dict[str, Any]) -> None
     messages = " | ".join(line["message"] for line in worker)
     for step in ("download failed", "download completed", "mux completed", "upload completed"):
         assert step in messages, messages
+
+
+def test_a_workflows_log_line_names_its_job() -> None:
+    """The workflow's own lines (its logger, in the sandbox) carry the job id too: the workflow id."""
+    record = logging.LogRecord("temporalio.workflow", logging.WARNING, __file__, 1, "worker gone", None, None)
+    record.temporal_workflow = {"workflow_id": "job-1", "workflow_type": "DownloadJob"}
+    assert json.loads(JsonFormatter().format(record))["job_id"] == "job-1"
 
 
 def ready_answer(observed: Observed) -> tuple[httpx.Response, float]:
