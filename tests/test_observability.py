@@ -141,22 +141,6 @@ def test_worker_metrics_have_activity_durations_retries_bytes_and_the_sdks(
     assert any(name.startswith("temporal_") for name in found), sorted(found)
 
 
-def json_lines(process: ManagedProcess) -> list[dict[str, Any]]:
-    lines = [json.loads(line) for line in process.log_path.read_text().splitlines() if line.strip()]
-    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
-    return lines
-
-
-def test_json_logs_name_the_job(observed: Observed, job: dict[str, Any]) -> None:
-    gateway = [line for line in json_lines(observed.gateway) if line.get("job_id") == job["id"]]
-    assert any("created" in line["message"] for line in gateway), gateway
-
-    worker = [line for line in json_lines(observed.worker) if line.get("job_id") == job["id"]]
-    messages = " | ".join(line["message"] for line in worker)
-    for step in ("download failed", "download completed", "mux completed", "upload completed"):
-        assert step in messages, messages
-
-
 def test_a_workflows_log_line_names_its_job() -> None:
     """The workflow's own lines (its logger, in the sandbox) carry the job id too: the workflow id."""
     record = logging.LogRecord("temporalio.workflow", logging.WARNING, __file__, 1, "worker gone", None, None)
@@ -193,3 +177,20 @@ def test_ready_names_the_dependency_that_does_not_answer(observed: Observed, dep
     assert f"{dependency} unreachable" in error and error.count("unreachable") == 1, error
     assert seconds < 5
     wait_ready(observed)
+
+
+def json_lines(process: ManagedProcess) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in process.log_path.read_text().splitlines() if line.strip()]
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    return lines
+
+
+def test_json_logs_name_the_job(observed: Observed, job: dict[str, Any]) -> None:
+    """Last in the module: the lines logged while /ready's dependencies were down are JSON too."""
+    gateway = [line for line in json_lines(observed.gateway) if line.get("job_id") == job["id"]]
+    assert any("created" in line["message"] for line in gateway), gateway
+
+    worker = [line for line in json_lines(observed.worker) if line.get("job_id") == job["id"]]
+    messages = " | ".join(line["message"] for line in worker)
+    for step in ("download failed", "download completed", "mux completed", "upload completed"):
+        assert step in messages, messages

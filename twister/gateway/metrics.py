@@ -64,7 +64,6 @@ class GatewayMetrics:
         except DATABASE_ERRORS as exc:
             log.warning("metrics: cannot count jobs, the database is unreachable (%s)", type(exc).__name__)
             self.jobs.clear()
-            self._jobs_read_at = -JOBS_CACHE_SECONDS
             return
         self.jobs.clear()
         for status, count in counts.items():
