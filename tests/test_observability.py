@@ -110,6 +110,9 @@ def test_gateway_metrics_count_requests_by_route_template_and_jobs_by_status(
     observed: Observed, job: dict[str, Any]
 ) -> None:
     assert observed.api.get(f"/jobs/{uuid.uuid4()}").status_code == 404
+    unknown_path = f"/files/{uuid.uuid4()}"
+    assert observed.api.get(unknown_path).status_code == 404
+    assert observed.api.post("/jobs", content=b"x" * 100_000).status_code == 413
     response = httpx.get(f"{observed.api.base_url}/metrics", timeout=10)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     found = samples(response.text)
@@ -118,8 +121,10 @@ def test_gateway_metrics_count_requests_by_route_template_and_jobs_by_status(
     assert value(found, requests, method="POST", route="/jobs", status="201") == 1
     assert value(found, requests, method="GET", route="/jobs/{job_id}", status="200") >= 1
     assert value(found, requests, method="GET", route="/jobs/{job_id}", status="404") == 1
+    assert value(found, requests, method="POST", route="unrouted", status="413") == 1  # refused before routing
+    assert value(found, requests, method="GET", route="unrouted", status="404") == 1
     assert value(found, "twister_http_request_duration_seconds_count", method="POST", route="/jobs") == 1
-    assert job["id"] not in response.text  # paths with ids never become labels
+    assert job["id"] not in response.text and unknown_path not in response.text  # no path with an id as label
     assert value(found, "twister_jobs", status="Completed") >= 1
 
 

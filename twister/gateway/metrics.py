@@ -10,7 +10,6 @@ import asyncpg
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.process_collector import ProcessCollector
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twister import db
@@ -23,8 +22,9 @@ router = APIRouter()
 JOBS_CACHE_SECONDS = 10.0
 """A scrape reads the job counts from Postgres at most this often."""
 
-UNMATCHED = "unmatched"
-"""The route label of a request to no route: raw paths (with their ids) never become labels."""
+UNROUTED = "unrouted"
+"""The route label of a request no route handled (an unknown path, a body refused as too large): raw
+paths, with their ids, never become labels."""
 
 
 class GatewayMetrics:
@@ -72,17 +72,14 @@ class GatewayMetrics:
 
 
 def route_template(scope: Scope) -> str:
-    """The path template of the route a request went to (``/jobs/{job_id}``), also for one refused
-    before routing (e.g. a 413)."""
-    route = scope.get("route")
-    if route is None:
-        routes = scope["app"].routes
-        route = next((candidate for candidate in routes if candidate.matches(scope)[0] != Match.NONE), None)
-    return str(getattr(route, "path", UNMATCHED))
+    """The path template of the route that handled a request (``/jobs/{job_id}``), which routing
+    leaves in the scope."""
+    return str(getattr(scope.get("route"), "path", UNROUTED))
 
 
 class RequestMetrics:
-    """ASGI middleware counting and timing every HTTP request; outermost, so refusals count too."""
+    """ASGI middleware counting and timing every HTTP request; outermost, so the other middlewares'
+    refusals count too."""
 
     def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
         self.app = app
