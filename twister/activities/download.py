@@ -22,6 +22,7 @@ from twister.media.probe import probe
 from twister.media.ytdlp import base_params
 from twister.models import ActivityName, DownloadResult, ErrorType, JobLimits, JobOptions, StepRequest
 from twister.worker.heartbeat import Heartbeat
+from twister.worker.metrics import count_bytes
 from twister.worker.workdirs import WorkDirs
 
 
@@ -239,6 +240,7 @@ class DownloadActivities:
         video = next((m for m in probes if m.video_codec), None)
         audio = next((m for m in probes if m.audio_codec), None)
         size = sum(path.stat().st_size for path in paths)
+        count_bytes("downloaded", size)
         return DownloadResult(
             title=info.get("title"),
             video_path=str(video_path) if video_path else None,

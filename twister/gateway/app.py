@@ -16,7 +16,7 @@ from temporalio.service import RetryConfig
 from twister import db
 from twister.config import Settings
 from twister.crypto import SecretBox
-from twister.gateway import batches, events, jobs, metadata, user
+from twister.gateway import batches, events, jobs, metadata, metrics, ready, user
 from twister.gateway.body_limit import BodyLimit
 from twister.gateway.deps import Services
 from twister.gateway.errors import install_error_handlers
@@ -30,6 +30,8 @@ from twister.storage import s3_client
 
 
 def create_app(settings: Settings) -> FastAPI:
+    gateway_metrics = metrics.GatewayMetrics()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await db.create_pool(settings.database_url, settings.database_timeout)
@@ -47,6 +49,8 @@ def create_app(settings: Settings) -> FastAPI:
             pool=pool,
             temporal=temporal,
             s3=s3_client(settings),
+            s3_probe=s3_client(settings, timeout=settings.ready_timeout, attempts=1),
+            metrics=gateway_metrics,
             rate_limiter=RateLimiter(settings.rate_limit_per_minute),
             box=SecretBox.from_settings(settings),
             blocked_endpoints=await asyncio.to_thread(infrastructure_endpoints, settings),
@@ -69,11 +73,14 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="twister", version="0.1.0", lifespan=lifespan, redirect_slashes=False)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(metrics.RequestMetrics, metrics=gateway_metrics)  # outermost: counts 413s too
 
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.include_router(ready.router)
+    app.include_router(metrics.router)
     for routes in (jobs.router, events.router, batches.router, metadata.router, user.router):
         app.include_router(routes)
     return app

@@ -21,6 +21,8 @@ from twister.net.guard import Endpoint
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from twister.gateway.metrics import GatewayMetrics
+
 
 @dataclass
 class Services:
@@ -28,6 +30,9 @@ class Services:
     pool: asyncpg.Pool
     temporal: Client
     s3: S3Client
+    s3_probe: S3Client
+    """Short timeouts, one attempt: for /ready."""
+    metrics: GatewayMetrics
     rate_limiter: RateLimiter
     blocked_endpoints: frozenset[Endpoint]
     box: SecretBox

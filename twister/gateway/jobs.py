@@ -87,7 +87,6 @@ async def create_job(
             raise ApiError(409, "This x-idempotency-key was used with a different request body; use a new key")
         return JSONResponse({"job_id": str(admission.job_id), "cached": True}, status_code=200)
     await start_single(svc, job, new, key.id, created_at)
-    log.info("job %s created", new.id)
     return JSONResponse({"job_id": str(new.id)}, status_code=201)
 
 
