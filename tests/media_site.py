@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -442,6 +443,15 @@ class MediaSite:
         self.stop()
 
     # ------------------------------------------------------------------ settings and log
+    @contextlib.contextmanager
+    def slow_rate_of(self, rate: int) -> Iterator[None]:
+        """The ``/slow/`` mirror at ``rate`` bytes/s while the block runs."""
+        before, self.slow_rate = self.slow_rate, rate
+        try:
+            yield
+        finally:
+            self.slow_rate = before
+
     @property
     def slow_rate(self) -> int:
         return self._state.slow_rate

@@ -144,11 +144,8 @@ def faults(tmp_path_factory: pytest.TempPathFactory, media: MediaSite) -> Iterat
 @contextlib.contextmanager
 def fast_source(media: MediaSite) -> Iterator[None]:
     """The slow media site at full speed (the download after a fault need not crawl)."""
-    throttled, media.slow_rate = media.slow_rate, 50_000_000
-    try:
+    with media.slow_rate_of(50_000_000):
         yield
-    finally:
-        media.slow_rate = throttled
 
 
 async def terminate(settings: Settings, job_id: str) -> None:
