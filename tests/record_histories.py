@@ -24,6 +24,7 @@ from tests.test_workflow import FakeHost, fake_host, job_input, wait_until, work
 from twister.embedded.process import find_binary
 from twister.models import ErrorType, JobInput, JobOutcome
 from twister.workflows import DownloadJobWorkflow
+from twister.workflows.visibility import SEARCH_ATTRIBUTES
 
 HISTORIES = Path(__file__).parent / "histories"
 HOOK = "https://hooks.example/twister"
@@ -72,7 +73,9 @@ async def record(env: WorkflowEnvironment, scenario: Scenario) -> str:
 
 async def main(version: str) -> None:
     HISTORIES.mkdir(exist_ok=True)
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=find_binary("temporal"))
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find_binary("temporal"), search_attributes=SEARCH_ATTRIBUTES
+    )
     async with env:
         for scenario in SCENARIOS:
             path = HISTORIES / f"{version}-{scenario.name}.json"

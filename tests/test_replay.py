@@ -10,14 +10,19 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from tests.record_histories import SCENARIOS
 from twister.workflows import DownloadJobWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
-def test_histories_cover_each_scenario() -> None:
-    names = {path.stem.split("-", 1)[1] for path in HISTORIES}
-    assert {"completed", "failed-upload", "cancelled", "progress-webhooks"} <= names
+def test_each_recorded_version_covers_every_scenario() -> None:
+    versions = {path.stem.split("-", 1)[0] for path in HISTORIES}
+    assert {"v1", "v2"} <= versions
+    for version in versions:
+        assert {path.stem.split("-", 1)[1] for path in HISTORIES if path.stem.startswith(f"{version}-")} == {
+            scenario.name for scenario in SCENARIOS
+        }
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])

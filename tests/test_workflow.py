@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowFailureError, WorkflowHandle
-from temporalio.exceptions import ApplicationError
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -23,6 +24,7 @@ from twister.embedded.process import find_binary
 from twister.gateway.status import live_document, read_live_state
 from twister.models import (
     PROGRESS_PERCENT,
+    SEARCH_ATTRIBUTE_TYPES,
     ActivityName,
     DownloadResult,
     ErrorKind,
@@ -49,6 +51,7 @@ from twister.models import (
 )
 from twister.workflows import DownloadJobWorkflow
 from twister.workflows.job import CANCELLED_MESSAGE, FILES_GONE_MESSAGE, MUX_MAX_RETRIES, PROGRESS_WEBHOOK_ATTEMPTS
+from twister.workflows.visibility import JOB_STATUS, JOB_STEP, SEARCH_ATTRIBUTES
 
 SHARED_QUEUE = "jobs"
 RPC_TIMEOUT = timedelta(seconds=5)
@@ -69,6 +72,7 @@ POLICY = StepPolicy(
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_time_skipping_v2(
         dev_server_existing_path=find_binary("temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"],
     )
     async with environment:
@@ -94,6 +98,7 @@ class FakeHost:
     block_webhook: asyncio.Event | None = None
     calls: list[str] = field(default_factory=list)
     removed_on: list[str] = field(default_factory=list)
+    kept_on: list[str] = field(default_factory=list)
     recorded: dict[str, JobOutcome] = field(default_factory=dict)
     webhook_statuses: dict[str, WebhookStatus] = field(default_factory=dict)
     webhooks: list[WebhookRequest] = field(default_factory=list)
@@ -147,6 +152,10 @@ class FakeHost:
     async def remove_workdir(self, job_id: str) -> None:
         self.removed_on.append(activity.info().task_queue)
 
+    @activity.defn(name=ActivityName.KEEP_WORKDIR)
+    async def keep_workdir(self, job_id: str) -> None:
+        self.kept_on.append(activity.info().task_queue)
+
     @activity.defn(name=ActivityName.RECORD_OUTCOME)
     async def record_outcome(self, job_id: str, outcome: JobOutcome) -> None:
         self.recorded[job_id] = outcome
@@ -185,7 +194,7 @@ class FakeHost:
         ]
 
     def host_activities(self) -> list[Callable[..., Any]]:
-        return [self.download, self.mux, self.upload, self.remove_workdir]
+        return [self.download, self.mux, self.upload, self.remove_workdir, self.keep_workdir]
 
 
 def job_input(webhook_url: str | None = None) -> JobInput:
@@ -218,13 +227,27 @@ def fake_host(**behaviour: Any) -> FakeHost:
 
 
 async def run_job(env: WorkflowEnvironment, host: FakeHost, job: JobInput | None = None) -> JobOutcome:
+    """Runs the job to its end; returns its outcome, as recorded on the row (with the webhook's
+    result). A Failed job's workflow fails with that outcome, any other completes returning it."""
     job = job or job_input()
     async with workers(env, host) as shared:
-        outcome: JobOutcome = await env.client.execute_workflow(
+        handle: WorkflowHandle[Any, JobOutcome] = await env.client.start_workflow(
             DownloadJobWorkflow.run, job, id=job.job_id, task_queue=shared
         )
-    # the row gets the outcome as returned; only the webhook's result is written after it
-    assert replace(host.recorded[job.job_id], webhook_status=outcome.webhook_status) == outcome
+        try:
+            returned: JobOutcome | None = await handle.result()
+        except WorkflowFailureError as failed:
+            assert isinstance(failed.cause, ApplicationError) and failed.cause.type == ErrorType.JOB_FAILED
+            assert failed.cause.message == host.recorded[job.job_id].error
+            returned = None
+    # the row gets the outcome the workflow ends with; only the webhook's result is written after it
+    outcome = replace(host.recorded[job.job_id], webhook_status=host.webhook_statuses.get(job.job_id))
+    if returned is not None:
+        assert returned == outcome
+    assert (returned is None) == (outcome.status == JobStatus.FAILED)
+    assert (await handle.describe()).status == (
+        WorkflowExecutionStatus.FAILED if outcome.status == JobStatus.FAILED else WorkflowExecutionStatus.COMPLETED
+    )
     return outcome
 
 
@@ -288,6 +311,15 @@ async def test_retries_exhausted_fail_the_job_with_the_last_error(env: WorkflowE
     assert outcome.error == "it broke"
     assert outcome.download_retries == POLICY.download_max_retries
     assert host.calls == ["download"] * (POLICY.download_max_retries + 1)
+    assert host.removed_on == [host.host_queue] and host.kept_on == []  # a failed download finished nothing
+
+
+async def test_failed_upload_keeps_the_finished_files_for_a_replay(env: WorkflowEnvironment) -> None:
+    host = fake_host(upload_failures=[ErrorType.STORAGE_FAILED] * 10)
+    outcome = await run_job(env, host)
+
+    assert (outcome.status, outcome.upload_retries) == (JobStatus.FAILED, POLICY.upload_max_retries)
+    assert host.kept_on == [host.host_queue] and host.removed_on == []
 
 
 async def test_mux_failure_is_retried_then_fails_with_its_own_message(env: WorkflowEnvironment) -> None:
@@ -380,11 +412,14 @@ async def test_cancel_while_downloading_ends_failed_cancelled(env: WorkflowEnvir
         )
         await wait_until(lambda: "download" in host.calls)
         await handle.cancel()
-        outcome = await handle.result()
+        with pytest.raises(WorkflowFailureError) as ended:
+            await handle.result()
 
+    assert isinstance(ended.value.cause, CancelledError)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    outcome = host.recorded[job.job_id]
     assert (outcome.status, outcome.step, outcome.error) == (JobStatus.FAILED, JobStep.CANCELLED, CANCELLED_MESSAGE)
-    assert host.recorded[job.job_id].step == JobStep.CANCELLED
-    assert host.removed_on == [host.host_queue]
+    assert host.removed_on == [host.host_queue] and host.kept_on == []
     assert [w.outcome.status for w in host.webhooks] == [JobStatus.FAILED]
 
 
@@ -417,6 +452,41 @@ async def test_missing_job_row_fails_the_workflow_visibly(env: WorkflowEnvironme
     async with workers(env, host) as shared:
         with pytest.raises(WorkflowFailureError):
             await env.client.execute_workflow(DownloadJobWorkflow.run, job, id=job.job_id, task_queue=shared)
+
+
+def test_search_attribute_keys_are_the_registered_ones() -> None:
+    assert {key.name: key.indexed_value_type.name.title() for key in SEARCH_ATTRIBUTES} == SEARCH_ATTRIBUTE_TYPES
+
+
+async def test_search_attributes_follow_the_job(env: WorkflowEnvironment) -> None:
+    ended = {}
+    for name, host in (("completed", fake_host()), ("failed", fake_host(mux_failures=[ErrorType.MUX_FAILED] * 9))):
+        job = job_input()
+        await run_job(env, host, job)
+        attributes = (await env.client.get_workflow_handle(job.job_id).describe()).typed_search_attributes
+        ended[name] = (attributes.get(JOB_STATUS), attributes.get(JOB_STEP))
+
+    assert ended == {"completed": ("Completed", "Finished"), "failed": ("Failed", "Finished")}
+
+
+async def test_status_query_and_details_show_the_job(env: WorkflowEnvironment) -> None:
+    host = fake_host(block_download=True)
+    job = job_input()
+    async with workers(env, host) as shared:
+        handle: WorkflowHandle[Any, JobOutcome] = await env.client.start_workflow(
+            DownloadJobWorkflow.run, job, id=job.job_id, task_queue=shared
+        )
+        await wait_until(lambda: "download" in host.calls)
+        running = await handle.query("status")
+        host.block_download = False
+        await handle.result()
+        ended = await handle.query("status")
+        details = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+
+    base = {"id": job.job_id, "url": job.url, "s3_url": None, "subtitle_url": None, "error": None, "created_at": 0}
+    assert running == {**base, "status": "Processing", "step": "Downloading"}
+    assert ended == {**base, "status": "Completed", "step": "Finished", "title": "Test clip"}
+    assert details.current_details == "**Test clip**"
 
 
 async def test_queued_job_answers_pending_with_no_worker(env: WorkflowEnvironment) -> None:

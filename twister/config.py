@@ -150,6 +150,17 @@ class Settings(BaseSettings):
         description="How often (s) a worker removes orphaned work dirs and frees the slots of jobs ended elsewhere.",
     )
     worker_max_jobs: int = Field(default=4, description="Jobs one worker process downloads/muxes/uploads at once.")
+    failed_work_ttl: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How long (s) a worker keeps the finished files (streams, muxed file) of a job failed by a "
+        "technical error, for `twister jobs replay` to resume from; 0 keeps none.",
+    )
+    failed_work_max_bytes: int = Field(
+        default=10 * 1024**3,
+        ge=0,
+        description="Disk one worker's kept files of failed jobs may take (bytes); beyond it the oldest go first.",
+    )
 
     # Operating
     log_format: LogFormat = Field(

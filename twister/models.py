@@ -45,7 +45,8 @@ class WebhookStatus(StrEnum):
 
 
 class ErrorType(StrEnum):
-    """Temporal ``ApplicationError.type`` values the activities raise."""
+    """Temporal ``ApplicationError.type`` values the activities raise, and ``JOB_FAILED``, the failure
+    that ends the workflow of a Failed job."""
 
     CONTENT_UNAVAILABLE = "ContentUnavailable"
     DRM_PROTECTED = "DrmProtected"
@@ -57,6 +58,7 @@ class ErrorType(StrEnum):
     WEBHOOK_FAILED = "WebhookFailed"
     JOB_ROW_MISSING = "JobRowMissing"
     OVER_LIMIT = "OverLimit"
+    JOB_FAILED = "JobFailed"
 
 
 NON_RETRYABLE_ERRORS = (
@@ -77,6 +79,7 @@ class ActivityName(StrEnum):
     MUX = "mux"
     UPLOAD = "upload"
     REMOVE_WORKDIR = "remove_workdir"
+    KEEP_WORKDIR = "keep_workdir"
     RECORD_OUTCOME = "record_outcome"
     RECORD_WEBHOOK_STATUS = "record_webhook_status"
     DELIVER_WEBHOOK = "deliver_webhook"
@@ -85,6 +88,10 @@ class ActivityName(StrEnum):
     INSPECT_URL = "inspect_url"
     ALERT_SLACK = "alert_slack"
 
+
+SEARCH_ATTRIBUTE_TYPES = {"JobStatus": "Keyword", "JobStep": "Keyword", "SourceHost": "Keyword", "ApiKeyId": "Int"}
+"""The custom search attributes of a job's workflow, by name, with their Temporal type
+(``workflows/visibility.py`` sets them; the embedded server and ``twister temporal setup`` register them)."""
 
 HOST_STEPS = (ActivityName.DOWNLOAD, ActivityName.MUX, ActivityName.UPLOAD)
 """The steps that run on the worker holding the job's files; their heartbeats carry progress."""

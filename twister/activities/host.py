@@ -1,4 +1,4 @@
-"""Binding a job to one worker host, and removing its files there."""
+"""Binding a job to one worker host, and releasing it there (removing or keeping its files)."""
 
 from __future__ import annotations
 
@@ -25,4 +25,10 @@ class HostActivities:
     @activity.defn(name=ActivityName.REMOVE_WORKDIR)
     async def remove_workdir(self, job_id: str) -> None:
         self._workdirs.remove(job_id)
+        self._slots.free(job_id)
+
+    @activity.defn(name=ActivityName.KEEP_WORKDIR)
+    async def keep_workdir(self, job_id: str) -> None:
+        """A failed job frees its slot but leaves its files for a while, for a replay to resume from."""
+        self._workdirs.keep(job_id)
         self._slots.free(job_id)

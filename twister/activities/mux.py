@@ -35,7 +35,7 @@ class MuxActivities:
     @activity.defn(name=ActivityName.MUX)
     async def mux(self, request: MuxRequest) -> MuxResult:
         container = container_for(request.options)
-        output = self._workdirs.path(request.job_id) / f"output.{container.extension}"
+        output = self._workdirs.hold(request.job_id) / f"output.{container.extension}"
         inputs = [Path(p) for p in (request.download.video_path, request.download.audio_path) if p]
         if not inputs or not all(path.exists() for path in inputs):
             raise files_gone("downloaded streams")

@@ -23,7 +23,7 @@ from twister.models import ActivityName, ErrorType, SideFile, UploadRequest, Upl
 from twister.storage import S3Target, target_client
 from twister.worker.heartbeat import Heartbeat
 from twister.worker.metrics import count_bytes
-from twister.worker.workdirs import files_gone
+from twister.worker.workdirs import WorkDirs, files_gone
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -45,6 +45,7 @@ class UploadActivities:
 
     def __init__(
         self,
+        workdirs: WorkDirs,
         s3: S3Client,
         bucket: str,
         part_bytes: int,
@@ -52,6 +53,7 @@ class UploadActivities:
         loop: asyncio.AbstractEventLoop,
         egress_proxy_url: str,
     ) -> None:
+        self._workdirs = workdirs
         self._server = _Bucket(s3, bucket)
         self._transfer = TransferConfig(multipart_threshold=part_bytes, multipart_chunksize=part_bytes)
         self._own_storage = own_storage
@@ -104,6 +106,7 @@ class UploadActivities:
 
     def _upload(self, request: UploadRequest) -> UploadResult:
         attempt = activity.info().attempt
+        self._workdirs.hold(request.job_id)
         path = Path(request.path)
         if not path.exists():
             raise files_gone("muxed file")

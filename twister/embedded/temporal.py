@@ -14,6 +14,7 @@ from twister.embedded.process import (
     stop_leftover,
     tcp_connects,
 )
+from twister.models import SEARCH_ATTRIBUTE_TYPES
 
 
 def launch_temporal(settings: Settings, *, ui: bool) -> ManagedProcess:
@@ -39,6 +40,8 @@ def launch_temporal(settings: Settings, *, ui: bool) -> ManagedProcess:
         "--color",
         "never",
     ]
+    for name, type_name in SEARCH_ATTRIBUTE_TYPES.items():  # registered on every start (kept if there)
+        argv += ["--search-attribute", f"{name}={type_name}"]
     argv += ["--ui-port", str(settings.temporal_ui_port)] if ui else ["--headless"]
     if settings.temporal_namespace != "default":
         argv += ["--namespace", settings.temporal_namespace]

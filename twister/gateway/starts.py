@@ -28,6 +28,7 @@ from twister.gateway.schemas import JobCreate
 from twister.logs import job_context
 from twister.models import JobInput, JobStatus, JobStep
 from twister.workflows import DownloadJobWorkflow
+from twister.workflows.visibility import start_attributes, summary
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,10 @@ def _never_sent(exc: BaseException) -> bool:
     return isinstance(exc, RPCError) and exc.status == RPCStatusCode.UNAVAILABLE and "connect error" in exc.message
 
 
-async def start_job_workflow(temporal: Client, settings: Settings, job: JobInput) -> None:
-    """Returns once the job's workflow exists (started now or by an earlier attempt)."""
+async def start_job_workflow(temporal: Client, settings: Settings, job: JobInput, *, replay: bool = False) -> None:
+    """Returns once the job's workflow exists (started now or by an earlier attempt). ``replay``
+    starts a new run of a job whose workflow has closed (``twister jobs replay --from-start``); it
+    raises ``WorkflowAlreadyStartedError`` if a run is still open."""
     try:
         async with asyncio.timeout(settings.temporal_rpc_timeout + 1):
             await temporal.start_workflow(
@@ -58,11 +61,17 @@ async def start_job_workflow(temporal: Client, settings: Settings, job: JobInput
                 id=job.job_id,
                 task_queue=settings.temporal_task_queue,
                 memo={"status": str(JobStatus.PENDING), "step": str(JobStep.QUEUED)},
-                # a closed run of this job (e.g. terminated by an operator) is never started over
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=start_attributes(job),
+                static_summary=summary(job.url),
+                # a closed run of this job (e.g. terminated by an operator) is started over only by a replay
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE
+                if replay
+                else WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout),
             )
     except WorkflowAlreadyStartedError:
+        if replay:
+            raise
         return
     except (RPCError, RuntimeError, OSError, TimeoutError) as exc:
         if _never_sent(exc):

@@ -10,6 +10,7 @@ from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from twister.job_document import base_document
 from twister.models import HOST_STEPS, TERMINAL_STATUSES, JobOutcome, JobStatus, JobStep
 
 BASE_OUTCOME_FIELDS = ("status", "step", "error")
@@ -24,21 +25,6 @@ FINISHED_FIELDS = tuple(
 """What a finished job's document adds, each only when it has a value."""
 
 _PROGRESS_FIELDS = ("percent", "downloaded_bytes", "total_bytes", "speed_mbps", "eta_s")
-
-
-def base_document(
-    row: dict[str, Any], status: str, step: str, s3_url: str | None = None, error: str | None = None
-) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "url": row["url"],
-        "status": status,
-        "s3_url": s3_url,
-        "subtitle_url": None,
-        "error": error,
-        "step": step,
-        "created_at": row["created_at"],
-    }
 
 
 def finished_document(row: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:

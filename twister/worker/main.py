@@ -29,6 +29,7 @@ from twister.models import assignment_queue
 from twister.net.egress import EgressProxy
 from twister.net.infrastructure import infrastructure_endpoints
 from twister.storage import S3Target, s3_client
+from twister.temporal_setup import check_search_attributes
 from twister.worker.metrics import ActivityObserver, worker_runtime
 from twister.worker.slots import AssignmentSlotSupplier, JobSlots
 from twister.worker.sweep import sweep_forever
@@ -47,10 +48,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         namespace=settings.temporal_namespace,
         runtime=worker_runtime(settings.worker_metrics_address),
     )
+    await check_search_attributes(client, settings.temporal_namespace)
     pool = await db.create_pool(settings.database_url, settings.database_timeout)
     await db.migrate(pool)
     s3 = s3_client(settings)
-    workdirs = WorkDirs(settings.job_work_root)
+    workdirs = WorkDirs(
+        settings.job_work_root, keep_for=settings.failed_work_ttl, keep_bytes=settings.failed_work_max_bytes
+    )
     host_queue = f"{settings.temporal_task_queue}@{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
     slots = JobSlots(settings.worker_max_jobs)
     host = HostActivities(host_queue, workdirs, slots)
@@ -70,7 +74,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             return await db.job_storage(pool, box, uuid.UUID(job_id))
 
         upload = UploadActivities(
-            s3, settings.s3_bucket, settings.upload_part_bytes, own_storage, asyncio.get_running_loop(), egress.url
+            workdirs,
+            s3,
+            settings.s3_bucket,
+            settings.upload_part_bytes,
+            own_storage,
+            asyncio.get_running_loop(),
+            egress.url,
         )
         webhook = WebhookActivities(settings, pool, s3, egress.url, blocked)
         inspect = InspectActivities(settings, egress.url)
@@ -106,7 +116,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         host_worker = Worker(
             client,
             task_queue=host_queue,
-            activities=[download.download, mux.mux, upload.upload, host.remove_workdir],
+            activities=[download.download, mux.mux, upload.upload, host.remove_workdir, host.keep_workdir],
             activity_executor=executor,
             max_concurrent_activities=2 * settings.worker_max_jobs,
             interceptors=interceptors,

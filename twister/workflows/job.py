@@ -2,20 +2,27 @@
 
 Deterministic code only: activities are called by name, so no I/O library is imported here.
 The job's status and step live in the workflow memo, which the gateway reads with
-``describe()`` — that needs no worker, so a queued job answers even when every worker is down.
+``describe()`` — that needs no worker, so a queued job answers even when every worker is down —
+and in the search attributes ``JobStatus``/``JobStep`` the Temporal UI filters on. A Failed job's
+workflow ends failed (a cancelled one: canceled) once its outcome is persisted and sent, so the UI
+tells it from a completed one; Warning and Skipped jobs complete.
+
+Changes that alter the commands of a job are behind ``workflow.patched`` (ids below), so the jobs
+running when a worker is upgraded replay as they were recorded (``tests/test_replay.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
+    from twister.job_document import base_document
     from twister.models import (
         NON_RETRYABLE_ERRORS,
         ActivityName,
@@ -41,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         WorkerAssignment,
         assignment_queue,
     )
+    from twister.workflows.visibility import state_updates
 
 T = TypeVar("T")
 
@@ -63,6 +71,13 @@ _CONTENT_ERRORS = {
 }
 _SHORT = timedelta(seconds=30)
 
+SEARCH_ATTRIBUTES_PATCH = "search-attributes"
+"""From here on the workflow keeps ``JobStatus``/``JobStep`` current, beside its memo."""
+KEEP_FAILED_WORK_PATCH = "keep-failed-work"
+"""From here on a job failed by a technical error keeps its finished files on the host for a while."""
+FAILED_STATE_PATCH = "failed-workflow-state"
+"""From here on a Failed job's workflow ends failed (or canceled) instead of completed."""
+
 
 def _error_type(err: BaseException) -> str | None:
     cause = err.cause if isinstance(err, ActivityError) else None
@@ -72,6 +87,15 @@ def _error_type(err: BaseException) -> str | None:
 def _host_lost(err: ActivityError) -> bool:
     cause = err.cause
     return isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START
+
+
+def _worth_keeping(err: ActivityError) -> bool:
+    """A step that failed for a technical reason (retried in vain) leaves files of the steps before it
+    that a replay can resume from; content errors, cancellation and vanished files leave none."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return cause.type not in NON_RETRYABLE_ERRORS
+    return isinstance(cause, TimeoutError)
 
 
 def _attempts_of_failure(err: ActivityError, max_attempts: int) -> int:
@@ -94,11 +118,28 @@ def _attempts_of_failure(err: ActivityError, max_attempts: int) -> int:
 
 @workflow.defn(name="DownloadJob")
 class DownloadJobWorkflow:
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, job: JobInput) -> None:
+        self._job = job
         self._attempts = {ActivityName.DOWNLOAD: 0, ActivityName.UPLOAD: 0}
         self._queue_wait_ms: int | None = None
+        self._status = JobStatus.PENDING
         self._step = JobStep.QUEUED
+        self._title: str | None = None
+        self._error: str | None = None
         self._progress: asyncio.Queue[ProgressStage | None] | None = None
+
+    @workflow.query(name="status")
+    def status(self) -> dict[str, Any]:
+        """The job's status document as ``GET /jobs/{id}`` shows it while the job runs (the UI's Queries
+        tab), with the title once known; the running step's progress is not in it (only its
+        heartbeats carry that)."""
+        job = self._job
+        row = {"id": job.job_id, "url": job.url, "created_at": job.created_at_ms}
+        document = base_document(row, self._status, self._step, error=self._error)
+        if self._title:
+            document["title"] = self._title
+        return document
 
     @workflow.run
     async def run(self, job: JobInput) -> JobOutcome:
@@ -126,7 +167,9 @@ class DownloadJobWorkflow:
             outcome.webhook_status = WebhookStatus.PENDING
         ended_batch = await self._persist(ActivityName.RECORD_OUTCOME, job.job_id, outcome)
         # Only now: a terminal memo sends the gateway to the row, which holds the full document.
+        self._error = outcome.error
         self._set_state(outcome.status, outcome.step)
+        self._show_details()
         if job.webhook_url:
             outcome.webhook_status = await self._notify(job, job.webhook_url, outcome)
             await self._persist(ActivityName.RECORD_WEBHOOK_STATUS, job.job_id, outcome.webhook_status)
@@ -134,7 +177,18 @@ class DownloadJobWorkflow:
                 await self._notify_batch(job, job.batch_id, job.webhook_url)
         if outcome.status != JobStatus.COMPLETED:
             await self._alert(job, outcome)
+        if outcome.status == JobStatus.FAILED and workflow.patched(FAILED_STATE_PATCH):
+            self._end_failed(outcome)
         return outcome
+
+    @staticmethod
+    def _end_failed(outcome: JobOutcome) -> NoReturn:
+        """Ends a Failed job's workflow failed (a cancelled one canceled), the outcome in the failure's details."""
+        if outcome.step == JobStep.CANCELLED:
+            raise CancelledError(CANCELLED_MESSAGE, outcome)
+        raise ApplicationError(
+            outcome.error or "The job failed", outcome, type=ErrorType.JOB_FAILED, non_retryable=True
+        )
 
     async def _process(self, job: JobInput) -> tuple[DownloadResult, MuxResult, UploadResult]:
         for host in range(MAX_HOSTS):
@@ -148,17 +202,18 @@ class DownloadJobWorkflow:
             )
             if self._queue_wait_ms is None:
                 self._queue_wait_ms = self._now_ms() - job.created_at_ms
-            lost = False
+            lost = keep = False
             try:
                 return await self._steps_on_host(job, assignment.task_queue)
             except ActivityError as err:
                 lost = _host_lost(err)
+                keep = self._step != JobStep.DOWNLOADING and _worth_keeping(err)  # a failed download finished nothing
                 if not lost or host == MAX_HOSTS - 1:
                     raise
                 workflow.logger.warning("worker %s is gone; moving job to another worker", assignment.task_queue)
             finally:
                 if not lost:  # a dead host's files are removed by that host's sweep
-                    await self._remove_workdir(job, assignment.task_queue)
+                    await self._leave_host(job, assignment.task_queue, keep)
         raise AssertionError("unreachable")
 
     async def _steps_on_host(self, job: JobInput, queue: str) -> tuple[DownloadResult, MuxResult, UploadResult]:
@@ -184,6 +239,8 @@ class DownloadJobWorkflow:
             policy.download_max_retries,
         )
         self._attempts[ActivityName.DOWNLOAD] += download.attempt
+        self._title = download.title
+        self._show_details()
         self._report(ProgressStage.DOWNLOAD_COMPLETE)
         self._set_state(JobStatus.PROCESSING, JobStep.MUXING)
         self._report(ProgressStage.MUXING)
@@ -243,10 +300,17 @@ class DownloadJobWorkflow:
                 self._attempts[name] += _attempts_of_failure(err, max_retries + 1)
             raise
 
-    async def _remove_workdir(self, job: JobInput, queue: str) -> None:
+    async def _leave_host(self, job: JobInput, queue: str, keep: bool) -> None:
+        """Frees the job's slot on the host and removes its files there, or with ``keep`` leaves them
+        for a while (``TWISTER_FAILED_WORK_TTL``): a replay of the failed job resumes from them."""
+        name = (
+            ActivityName.KEEP_WORKDIR
+            if keep and workflow.patched(KEEP_FAILED_WORK_PATCH)
+            else ActivityName.REMOVE_WORKDIR
+        )
         try:
             await workflow.execute_activity(
-                ActivityName.REMOVE_WORKDIR,
+                name,
                 job.job_id,
                 task_queue=queue,
                 schedule_to_start_timeout=timedelta(seconds=job.policy.host_schedule_to_start_timeout),
@@ -382,8 +446,17 @@ class DownloadJobWorkflow:
             outcome.error = f"The {failed_step.lower()} step failed: {cause}"
 
     def _set_state(self, status: JobStatus, step: JobStep) -> None:
-        self._step = step
+        self._status, self._step = status, step
         workflow.upsert_memo({"status": str(status), "step": str(step)})
+        if workflow.patched(SEARCH_ATTRIBUTES_PATCH):
+            workflow.upsert_search_attributes(state_updates(status, step))
+
+    def _show_details(self) -> None:
+        """The UI's current details: the title once known, and why a job did not complete."""
+        lines = [f"**{self._title}**"] if self._title else []
+        if self._error:
+            lines.append(self._error)
+        workflow.set_current_details("\n\n".join(lines))
 
     @staticmethod
     def _now_ms() -> int:
