@@ -1,4 +1,5 @@
-"""The ``twister`` command: run the embedded stack, a worker, the gateway; manage API keys.
+"""The ``twister`` command: run the embedded stack, a worker, the gateway; manage API keys; see,
+cancel and replay jobs; set up a Temporal namespace; download a video through the API.
 
 Every setting comes from a TWISTER_* environment variable (listed below); `twister settings`
 shows their current values.
@@ -8,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -18,30 +17,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
+from twister.cli_common import exit_now, load_settings
 from twister.config import UP_WORKER_METRICS_ADDRESS, Settings, settings_help
 from twister.crypto import SecretBox
-from twister.logs import configure_logging
+from twister.operate.jobs_cli import jobs_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, epilog="Settings:\n\n" + settings_help())
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys (only their hashes are stored).")
 app.add_typer(keys_app, name="keys")
-
-
-def _settings() -> Settings:
-    """The settings, with logging configured as they say."""
-    from twister.embedded.postgres import with_app_password
-
-    settings = Settings()
-    configure_logging(settings.log_format)
-    return with_app_password(settings, create=False)
-
-
-def _exit(code: int) -> None:
-    """Leaves without interpreter finalization: the Temporal client's Rust threads can abort it
-    (temporalio/sdk-python#300) after all work is done."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+app.add_typer(jobs_app, name="jobs")
+temporal_app = typer.Typer(no_args_is_help=True, help="The Temporal namespace twister runs in.")
+app.add_typer(temporal_app, name="temporal")
 
 
 def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -56,8 +42,8 @@ def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         asyncio.run(runner())
     except Exception as exc:
         logging.getLogger("twister").error("%s", exc)
-        _exit(1)
-    _exit(0)
+        exit_now(1)
+    exit_now(0)
 
 
 @app.command()
@@ -73,7 +59,7 @@ def up(ui: bool = typer.Option(True, help="Serve the Temporal Web UI.")) -> None
     from twister.embedded.stack import EmbeddedStack
     from twister.embedded.supervisor import GaveUp
 
-    settings = with_app_password(_settings(), create=True)
+    settings = with_app_password(load_settings(), create=True)
     metrics_address = settings.worker_metrics_address or UP_WORKER_METRICS_ADDRESS
     settings = settings.model_copy(update={"worker_metrics_address": metrics_address})
     ensure_port_free(int(metrics_address.rsplit(":", 1)[1]), "The worker's metrics", "TWISTER_WORKER_METRICS_ADDRESS")
@@ -99,7 +85,7 @@ def up(ui: bool = typer.Option(True, help="Serve the Temporal Web UI.")) -> None
             typer.echo(str(exc), err=True)
             code = 1
         typer.echo("Stopping ...")
-    _exit(code)
+    exit_now(code)
 
 
 async def _dev_key(settings: Settings) -> str:
@@ -139,7 +125,7 @@ def worker() -> None:
     """Run a worker: job workflows plus this host's Download, Mux and Upload steps."""
     from twister.worker.main import run_worker
 
-    settings = _settings()
+    settings = load_settings()
     _run_until_signal(lambda stop: run_worker(settings, stop))
 
 
@@ -150,11 +136,11 @@ def gateway() -> None:
 
     from twister.gateway.app import create_app
 
-    settings = _settings()
+    settings = load_settings()
     api = create_app(settings)
     # log_config None: uvicorn's lines go through twister's logging, in its format
     uvicorn.run(api, host=settings.api_host, port=settings.api_port, log_level="info", log_config=None)
-    _exit(0)
+    exit_now(0)
 
 
 RESOLUTION_CAPS = (2160, 1440, 1080, 720, 480, 360)
@@ -199,7 +185,7 @@ def _caps(
 
 def _with_pool(work: Callable[[Any], Awaitable[Any]]) -> Any:
     """Runs ``work(pool)`` against the migrated database."""
-    settings = _settings()
+    settings = load_settings()
 
     async def run() -> Any:
         from twister import db
@@ -230,10 +216,10 @@ def keys_create(
 
     caps = _caps(max_resolution, max_duration, max_filesize, storage_limit_gb, max_concurrent_jobs)
     key = new_api_key()
-    box = SecretBox.from_settings(_settings())
+    box = SecretBox.from_settings(load_settings())
     _with_pool(lambda pool: db.create_api_key(pool, box, name, key, KeyLimits(**caps)))  # type: ignore[arg-type]
     typer.echo(key)
-    _exit(0)
+    exit_now(0)
 
 
 @keys_app.command("list")
@@ -245,7 +231,7 @@ def keys_list() -> None:
         state = "revoked" if key.pop("revoked_at") else "active"
         caps = " ".join(f"{name}={value}" for name, value in key.items() if value is not None)
         typer.echo(f"{state:8} {caps}")
-    _exit(0)
+    exit_now(0)
 
 
 @keys_app.command("revoke")
@@ -255,9 +241,9 @@ def keys_revoke(key_id: int = typer.Argument(..., help="The key's id (twister ke
 
     if not _with_pool(lambda pool: db.revoke_api_key(pool, key_id)):
         typer.echo(f"No active key has id {key_id}", err=True)
-        _exit(1)
+        exit_now(1)
     typer.echo(f"Key {key_id} revoked")
-    _exit(0)
+    exit_now(0)
 
 
 @keys_app.command("set")
@@ -275,12 +261,12 @@ def keys_set(
     caps = _caps(max_resolution, max_duration, max_filesize, storage_limit_gb, max_concurrent_jobs)
     if not caps:
         typer.echo("Nothing to set: give at least one cap option", err=True)
-        _exit(2)
+        exit_now(2)
     if not _with_pool(lambda pool: db.set_key_limits(pool, key_id, caps)):
         typer.echo(f"No key has id {key_id}", err=True)
-        _exit(1)
+        exit_now(1)
     typer.echo(f"Key {key_id}: " + " ".join(f"{name}={value}" for name, value in caps.items()))
-    _exit(0)
+    exit_now(0)
 
 
 @app.command("secret-key")
@@ -297,14 +283,71 @@ def secret_key(
         return
     from twister import db
 
-    box = SecretBox.from_settings(_settings())
+    box = SecretBox.from_settings(load_settings())
     count = _with_pool(lambda pool: db.reseal_secrets(pool, box))
     typer.echo(f"{count} secrets sealed with the current server key; TWISTER_PREVIOUS_SECRET_KEYS may now be emptied")
-    _exit(0)
+    exit_now(0)
+
+
+@temporal_app.command("setup")
+def temporal_setup() -> None:
+    """Register the search attributes job workflows set (JobStatus, JobStep, SourceHost, ApiKeyId) in
+    TWISTER_TEMPORAL_NAMESPACE. Once per production cluster, before the first worker; safe to repeat.
+    `twister up` needs none of this."""
+    from temporalio.client import Client
+
+    from twister.temporal_setup import SetupNeeded, register_search_attributes
+
+    settings = load_settings()
+
+    async def setup() -> list[str]:
+        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        return await register_search_attributes(client, settings.temporal_namespace)
+
+    try:
+        added = asyncio.run(setup())
+    except SetupNeeded as exc:
+        typer.echo(str(exc), err=True)
+        exit_now(1)
+    namespace = settings.temporal_namespace
+    typer.echo(f"Registered in {namespace}: {', '.join(added)}" if added else f"{namespace} is set up already")
+    exit_now(0)
+
+
+@app.command("download")
+def download(
+    url: Annotated[str, typer.Argument(help="The video's URL.")],
+    key: Annotated[
+        str | None,
+        typer.Option("--key", envvar="TWISTER_API_KEY", help="An API key (default: the dev key of `twister up`)."),
+    ] = None,
+    api_url: Annotated[
+        str | None, typer.Option("--api-url", help="The gateway (default: TWISTER_API_HOST/_PORT).")
+    ] = None,
+    output_format: Annotated[
+        str | None, typer.Option("--format", help="mp4, mkv, webm, mov, m4a, mp3, ogg, opus.")
+    ] = None,
+    max_resolution: Annotated[str | None, typer.Option("--max-resolution", help="best, 2160 ... 360.")] = None,
+    audio_only: Annotated[bool, typer.Option("--audio-only", help="The audio stream only.")] = False,
+) -> None:
+    """Download a video through the gateway's API, as a client would: a progress bar per step, then
+    the file's presigned URL."""
+    from twister.operate.download import download as follow_download
+
+    settings = Settings()
+    dev_key = settings.data_dir / "dev-api-key"
+    key = key or (dev_key.read_text().strip() if dev_key.exists() else None)
+    if not key:
+        raise typer.BadParameter("no API key: give --key or set TWISTER_API_KEY", param_hint="--key")
+    body: dict[str, Any] = {"url": url, "format": output_format, "max_resolution": max_resolution}
+    body = {name: value for name, value in body.items() if value is not None} | (
+        {"audio_only": True} if audio_only else {}
+    )
+    exit_now(follow_download(api_url or settings.api_url, key, body))
 
 
 @app.command("settings")
-def show_settings() -> None:
+def showload_settings() -> None:
     """List every TWISTER_* setting with its current value (secrets masked)."""
     settings = Settings()
     for name, field in Settings.model_fields.items():

@@ -25,10 +25,23 @@ _ADMISSION_LOCK = 7410443  # with the key id: one admission at a time per key
 
 _OUTCOME_COLUMNS = [f.name for f in fields(JobOutcome)]
 _KEPT_WHEN_UNKNOWN = {"title"}  # a playlist entry's title stays when its download found none
-_SET_OUTCOME = ", ".join(
-    f"{name} = COALESCE(${i + 2}, {name})" if name in _KEPT_WHEN_UNKNOWN else f"{name} = ${i + 2}"
-    for i, name in enumerate(_OUTCOME_COLUMNS)
-)
+EARLIER_ATTEMPTS = {"download_retries": "earlier_download_attempts", "upload_retries": "earlier_upload_attempts"}
+"""Retry counts, and the column of attempts that earlier runs of the job made (set by a replay)."""
+
+
+def _set_column(name: str, value: str) -> str:
+    if name in _KEPT_WHEN_UNKNOWN:
+        return f"{name} = COALESCE({value}, {name})"
+    if name in EARLIER_ATTEMPTS:  # the run's retries + 1 are its attempts; with the earlier ones, less one
+        earlier = EARLIER_ATTEMPTS[name]
+        return (
+            f"{name} = CASE WHEN {value}::int IS NULL AND {earlier} = 0 THEN NULL "
+            f"ELSE COALESCE({value}::int + 1, 0) + {earlier} - 1 END"
+        )
+    return f"{name} = {value}"
+
+
+_SET_OUTCOME = ", ".join(_set_column(name, f"${i + 2}") for i, name in enumerate(_OUTCOME_COLUMNS))
 
 
 def now_ms() -> int:
@@ -427,20 +440,20 @@ async def rename_batch_job(pool: asyncpg.Pool, batch_id: uuid.UUID, job_id: uuid
 
 
 async def list_jobs(
-    pool: asyncpg.Pool, api_key_id: int, status: JobStatus | None, limit: int, offset: int
+    pool: asyncpg.Pool, api_key_id: int | None, status: JobStatus | None, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of the key's jobs, newest first, and how many there are in all."""
-    condition, args = ("AND status = $2", [status]) if status else ("", [])
-    page = len(args) + 2
+    """A page of the key's jobs (every key's with None), newest first, and how many there are in all."""
+    given = {name: value for name, value in {"api_key_id": api_key_id, "status": status}.items() if value is not None}
+    where = " AND ".join(f"{name} = ${i + 1}" for i, name in enumerate(given)) or "true"
+    args = list(given.values())
+    page = len(args) + 1
     rows = await pool.fetch(
-        f"SELECT * FROM jobs WHERE api_key_id = $1 {condition} "
-        f"ORDER BY created_at DESC, id DESC LIMIT ${page} OFFSET ${page + 1}",
-        api_key_id,
+        f"SELECT * FROM jobs WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ${page} OFFSET ${page + 1}",
         *args,
         limit,
         offset,
     )
-    total = await pool.fetchval(f"SELECT count(*) FROM jobs WHERE api_key_id = $1 {condition}", api_key_id, *args)
+    total = await pool.fetchval(f"SELECT count(*) FROM jobs WHERE {where}", *args)
     return [_job(row) for row in rows], int(total)
 
 
@@ -479,9 +492,54 @@ async def delete_job(pool: asyncpg.Pool, job_id: uuid.UUID) -> None:
     await pool.execute("DELETE FROM jobs WHERE id = $1", job_id)
 
 
-async def get_job(pool: asyncpg.Pool, job_id: uuid.UUID, api_key_id: int) -> dict[str, Any] | None:
-    row = await pool.fetchrow("SELECT * FROM jobs WHERE id = $1 AND api_key_id = $2", job_id, api_key_id)
+async def get_job(pool: asyncpg.Pool, job_id: uuid.UUID, api_key_id: int | None) -> dict[str, Any] | None:
+    """The job's row if it belongs to the key (whoever's it is with None, for operators)."""
+    row = await pool.fetchrow(
+        "SELECT * FROM jobs WHERE id = $1 AND ($2::bigint IS NULL OR api_key_id = $2)", job_id, api_key_id
+    )
     return None if row is None else _job(row)
+
+
+async def finished_jobs(
+    pool: asyncpg.Pool, statuses: list[JobStatus], finished_since: int, api_key_id: int | None
+) -> list[dict[str, Any]]:
+    """Jobs that ended with one of ``statuses`` since then (of one key, or all), oldest first; cancelled
+    ones are left out (someone stopped them on purpose)."""
+    rows = await pool.fetch(
+        "SELECT * FROM jobs WHERE status = ANY($1::text[]) AND finished_at >= $2 AND step <> $3 "
+        "AND ($4::bigint IS NULL OR api_key_id = $4) ORDER BY finished_at, id",
+        [str(status) for status in statuses],
+        finished_since,
+        JobStep.CANCELLED,
+        api_key_id,
+    )
+    return [_job(row) for row in rows]
+
+
+async def set_earlier_attempts(pool: asyncpg.Pool, job_id: uuid.UUID, download: int, upload: int) -> None:
+    """The attempts of each step that the job's next run will not see in its own history (a replay
+    sets them before it starts that run; the next outcome adds them to its retry counts)."""
+    await pool.execute(
+        "UPDATE jobs SET earlier_download_attempts = $2, earlier_upload_attempts = $3 WHERE id = $1",
+        job_id,
+        download,
+        upload,
+    )
+
+
+async def reopen_job(pool: asyncpg.Pool, job_id: uuid.UUID, finished_at: int) -> bool:
+    """Makes a finished job pending again once a replay has started its next run, which answers for
+    it until it writes its outcome. False when the row no longer ended at ``finished_at`` (that run has
+    already written a newer outcome)."""
+    result = await pool.execute(
+        "UPDATE jobs SET finished_at = NULL, status = $3, step = $4, error = NULL, error_type = NULL "
+        "WHERE id = $1 AND finished_at = $2",
+        job_id,
+        finished_at,
+        JobStatus.PENDING,
+        JobStep.QUEUED,
+    )
+    return _updated_one(result)
 
 
 UNFINISHED = "Unfinished"

@@ -19,7 +19,14 @@ class JobStatus(StrEnum):
     SKIPPED = "Skipped"
 
 
+def status_named(name: str) -> JobStatus | None:
+    """The status a client or operator names, in any case (``failed``), or None for no such status."""
+    return next((status for status in JobStatus if status.lower() == name.lower()), None)
+
+
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.WARNING, JobStatus.SKIPPED})
+RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.WARNING)
+"""A job that ended so may be retried (``POST /jobs/{id}/retry``) or replayed (``twister jobs replay``)."""
 
 
 class JobStep(StrEnum):

@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
-import asyncpg
 from fastapi import Depends, Header, Request
-from temporalio.client import Client
 
 from twister import db
-from twister.config import Settings
-from twister.crypto import SecretBox
+from twister.backends import Backends
 from twister.gateway.errors import ApiError
 from twister.gateway.listeners import StreamLimit
 from twister.gateway.rate_limit import RateLimiter
@@ -25,17 +22,12 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Services:
-    settings: Settings
-    pool: asyncpg.Pool
-    temporal: Client
-    s3: S3Client
+class Services(Backends):
     s3_probe: S3Client
     """Short timeouts, one attempt: for /ready."""
     metrics: GatewayMetrics
     rate_limiter: RateLimiter
     blocked_endpoints: frozenset[Endpoint]
-    box: SecretBox
     watcher: StatusWatcher
     event_streams: StreamLimit
 

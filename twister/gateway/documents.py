@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from twister import db
+from twister.backends import Backends
 from twister.gateway.deps import Services
 from twister.gateway.errors import ApiError
 from twister.gateway.files import presigned_files
@@ -50,7 +51,7 @@ def ended_without_result(finished_at: int) -> JobOutcome:
     )
 
 
-async def final_document(svc: Services, row: dict[str, Any]) -> dict[str, Any]:
+async def final_document(svc: Backends, row: dict[str, Any]) -> dict[str, Any]:
     """The document of a job whose workflow has ended, from its row (read again if ``row`` was read
     before the end)."""
     job_id, key_id = row["id"], row["api_key_id"]

@@ -40,7 +40,7 @@ from twister.gateway.schemas import (
     parse_bulk_create,
     parse_job_create,
 )
-from twister.models import JobStatus
+from twister.models import JobStatus, status_named
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -113,7 +113,7 @@ async def list_jobs(
 def _status_filter(status: str | None) -> JobStatus | None:
     if not status:
         return None
-    found = next((known for known in JobStatus if known.lower() == status.lower()), None)
+    found = status_named(status)
     if found is None:
         names = ", ".join(known.lower() for known in JobStatus)
         raise ApiError(400, f"Invalid value for 'status': {status!r} is not one of {names}")

@@ -10,16 +10,15 @@ from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from twister import db
+from twister.backends import Backends
 from twister.gateway.admission import start_single
 from twister.gateway.deps import Services
 from twister.gateway.errors import ApiError
 from twister.gateway.files import delete_files
 from twister.gateway.quota import job_limits, too_many_unfinished, unfinished_limit, within_resolution
 from twister.gateway.schemas import JobCreate
-from twister.models import ErrorKind, JobOutcome, JobStatus, JobStep
+from twister.models import RETRYABLE_STATUSES, ErrorKind, JobOutcome, JobStatus, JobStep
 from twister.workflows.job import CANCELLED_MESSAGE
-
-RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.WARNING)
 
 
 def cancelled(finished_at: int) -> JobOutcome:
@@ -32,7 +31,7 @@ def cancelled(finished_at: int) -> JobOutcome:
     )
 
 
-async def cancel(svc: Services, row: dict[str, Any]) -> None:
+async def cancel(svc: Backends, row: dict[str, Any]) -> None:
     """A running workflow is asked to cancel: it stops its step, cleans up, records the outcome and
     calls the webhook. A job not yet on a worker is also marked cancelled at once, so it reads as
     cancelled even while no worker runs; a job with no workflow (a paused batch's) just is."""
