@@ -100,6 +100,36 @@ async def test_outcome_round_trips_and_a_missing_row_is_reported(fresh_pool: asy
     assert not await db.record_webhook_status(fresh_pool, uuid.uuid4(), WebhookStatus.DELIVERED)
 
 
+async def test_replayed_job_reopens_once_and_counts_earlier_attempts(fresh_pool: asyncpg.Pool) -> None:
+    await db.migrate(fresh_pool)
+    key = await db.create_api_key(fresh_pool, BOX, "t", "tw_replayed")
+    job_id = uuid.uuid4()
+    assert (await db.insert_job(fresh_pool, db.NewJob(job_id, "https://a.example/v", {}), key.id, 1, 1)).created
+    failed = JobOutcome(JobStatus.FAILED, JobStep.FINISHED, 50, error="S3 down", download_retries=0, upload_retries=2)
+    assert await db.record_outcome(fresh_pool, job_id, failed)
+
+    await db.set_earlier_attempts(fresh_pool, job_id, download=0, upload=3)  # a reset before the upload
+    assert not await db.reopen_job(fresh_pool, job_id, finished_at=49)  # not the outcome it replays
+    assert await db.reopen_job(fresh_pool, job_id, finished_at=50)
+    row = await db.get_job(fresh_pool, job_id, None)
+    assert row is not None and (row["status"], row["step"], row["finished_at"], row["error"]) == (
+        "Pending",
+        "Queued",
+        None,
+        None,
+    )
+    # the new run saw the download again (1 attempt) and uploaded at its first attempt
+    done = JobOutcome(JobStatus.COMPLETED, JobStep.FINISHED, 90, download_retries=0, upload_retries=0)
+    assert await db.record_outcome(fresh_pool, job_id, done)
+    row = await db.get_job(fresh_pool, job_id, key.id)
+    assert row is not None and (row["download_retries"], row["upload_retries"]) == (0, 3)
+
+    cancelled_early = JobOutcome(JobStatus.FAILED, JobStep.CANCELLED, 95)  # no step ran in this run
+    assert await db.record_outcome(fresh_pool, job_id, cancelled_early)
+    row = await db.get_job(fresh_pool, job_id, key.id)
+    assert row is not None and (row["download_retries"], row["upload_retries"]) == (None, 2)
+
+
 async def test_webhook_secrets_are_stored_sealed(fresh_pool: asyncpg.Pool) -> None:
     await db.migrate(fresh_pool)
     key = await db.create_api_key(fresh_pool, BOX, "sealed", "tw_sealed")
