@@ -1,6 +1,7 @@
 """The README's run command: `twister up` starts everything (Postgres as an unprivileged user), prints
 what a user needs, keeps data (jobs, files, the dev key) across restarts, brings a killed service back
-while the rest keeps running, opens nothing to other local users, and Ctrl-C stops every child."""
+while the rest keeps running, opens nothing to other local users, and Ctrl-C stops every child; the
+operator's commands (`twister jobs`, `twister temporal setup`) work against it."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import wait_terminal
+from tests.conftest import twister_cli, wait_terminal
 from tests.media_site import MediaSite
 from twister.config import Settings
 from twister.embedded.children import isolated_settings
@@ -130,6 +131,9 @@ def test_up_serves_jobs_heals_keeps_data_and_stops_cleanly(tmp_path: Path, media
         again = api.get(f"/jobs/{job_id}", headers={"x-api-key": key.group(1)})
         assert again.status_code == 200 and again.json()["status"] == "Completed"
         assert httpx.get(again.json()["s3_url"], timeout=10).status_code == 200
+        # the operator's commands work against it; the search attributes were registered on start
+        assert twister_cli(settings, "temporal", "setup").stdout.strip() == "default is set up already"
+        assert f"{job_id}  Completed" in twister_cli(settings, "jobs", "list").stdout
 
 
 def assert_s3_internals_refuse_anonymous(settings: Settings, presigned_url: str) -> None:
