@@ -115,7 +115,7 @@ def _banner(settings: Settings, key: str, ui: bool) -> str:
         '       -d \'{"url": "https://example.com/video.mp4"}\'',
         f"  curl {settings.api_url}/jobs/<job_id> -H 'x-api-key: {key}'",
         "",
-        "Failed jobs: search JobStatus=\"Failed\" in the Temporal UI; replay them all with",
+        'Failed jobs: search JobStatus="Failed" in the Temporal UI; replay them all with',
         "  twister jobs replay --status failed --since 1h",
         "",
         "Ctrl-C stops everything.",
