@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -32,6 +32,7 @@ from twister.gateway.schemas import (
     FileDeleted,
     JobCancelled,
     JobCreated,
+    JobDocument,
     JobPage,
     JobRetried,
     JobSummary,
@@ -90,9 +91,9 @@ async def create_job(
     return JSONResponse({"job_id": str(new.id)}, status_code=201)
 
 
-@router.get("/jobs/{job_id}", responses=ERROR_RESPONSES)
-async def get_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> dict[str, Any]:
-    return await job_document(svc, await owned_row(svc, job_id, key))
+@router.get("/jobs/{job_id}", response_model=None, responses={200: {"model": JobDocument}, **ERROR_RESPONSES})
+async def get_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> JSONResponse:
+    return JSONResponse(await job_document(svc, await owned_row(svc, job_id, key)))
 
 
 @router.get("/jobs", responses=ERROR_RESPONSES, response_model_exclude_none=True)

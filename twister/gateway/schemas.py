@@ -7,12 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, fields
-from typing import Annotated, Any
+from typing import Annotated, Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from twister.config import Settings
 from twister.gateway.errors import ApiError
+from twister.gateway.status import STORED_FILES
 from twister.media.clips import parse_timestamp
 from twister.media.containers import CONTAINERS, normalize_codec
 from twister.models import (
@@ -22,6 +23,9 @@ from twister.models import (
     JobInput,
     JobLimits,
     JobOptions,
+    JobOutcome,
+    JobStatus,
+    JobStep,
     OutputFormat,
     QualityPreset,
     Resolution,
@@ -105,7 +109,35 @@ def _relative_path(value: str | None) -> str | None:
 
 
 class JobCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {"url": "https://example.com/watch/clip", "max_resolution": "720"},
+                {
+                    "url": "https://example.com/show/episode-1",
+                    "format": "mkv",
+                    "video_codec": "h265",
+                    "quality_preset": "high",
+                    "clip_start": "00:01:00",
+                    "clip_end": "02:30",
+                    "folder": "shows/first",
+                    "filename": "episode-1",
+                    "download_subtitles": True,
+                    "subtitle_langs": ["en", "de"],
+                    "webhook_url": "https://hooks.example.com/twister",
+                    "enable_progress_webhook": True,
+                },
+                {
+                    "url": "https://example.com/podcast.mp3",
+                    "audio_only": True,
+                    "format": "mp3",
+                    "audio_bitrate": "128k",
+                },
+            ]
+        },
+    )
 
     url: str = Field(min_length=1, max_length=4096)
     format: OutputFormat | None = None
@@ -231,6 +263,8 @@ JOB_CREATE_SCHEMA = JobCreate.model_json_schema()
 
 
 class JobCreated(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"job_id": "550e8400-e29b-41d4-a716-446655440000"}]})
+
     job_id: str
     cached: bool = Field(default=False, description="True when an x-idempotency-key repeat returns an earlier job")
 
@@ -429,3 +463,51 @@ def _check_codecs(options: JobOptions) -> None:
         raise ApiError(
             400, f"Invalid value for 'audio_codec': {options.audio_codec} cannot go in a {options.format} file"
         )
+
+
+class Progress(BaseModel):
+    """(beyond) A running job's progress: the running step's last heartbeat."""
+
+    percent: float | None = None
+    downloaded_bytes: int | None = None
+    total_bytes: int | None = None
+    speed_mbps: float | None = None
+    eta_s: int | None = None
+
+
+def _optional(hint: Any) -> Any:
+    return hint | None
+
+
+_OUTCOME_HINTS = get_type_hints(JobOutcome)
+_BASE_DOCUMENT: dict[str, Any] = {
+    "id": (str, ...),
+    "url": (str, ...),
+    "status": (JobStatus, ...),
+    "step": (JobStep, ...),
+    "created_at": (int, Field(description="ms since the epoch")),
+    "s3_url": (str | None, Field(description="Presigned GET URL of the file, once Completed")),
+    "subtitle_url": (str | None, Field(description="Presigned URL of the WebVTT subtitles, if asked and found")),
+    "error": (str | None, Field(description="What went wrong, for Failed, Warning and Skipped jobs")),
+}
+JobDocument = create_model(  # type: ignore[call-overload]
+    "JobDocument",
+    __doc__="GET /jobs/{id}: the base fields always (null when empty), the rest only when they have a value; "
+    "a finished job's result fields, and every create parameter that was given, echoed.",
+    __config__=ConfigDict(extra="allow"),
+    **_BASE_DOCUMENT,
+    thumbnail_url=(str | None, None),
+    batch_id=(str | None, None),
+    progress=(Progress | None, None),
+    **{
+        name: (_optional(hint), None)
+        for name, hint in _OUTCOME_HINTS.items()
+        if name not in _BASE_DOCUMENT and name not in STORED_FILES
+    },
+    **{
+        name: (_optional(field.annotation), None)
+        for name, field in JobCreate.model_fields.items()
+        if name not in _BASE_DOCUMENT and name != "storage"
+    },
+    storage=(dict[str, Any] | None, Field(default=None, description="The job's own target, without its keys")),
+)
