@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState, TimeoutError, TimeoutType
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from twister.models import (
@@ -54,6 +55,7 @@ MUX_MAX_RETRIES = 2
 """ffmpeg failures are technical errors: retried, but rarely fixed by more attempts."""
 
 CANCELLED_MESSAGE = "Job cancelled by user"
+WAIT_FOR_CANCELLED_STEPS = "wait-for-cancelled-steps"
 PROGRESS_WEBHOOK_ATTEMPTS = 2
 FILES_GONE_MESSAGE = "The job's files vanished from the worker even after a fresh download; retry the job."
 _CONTENT_ERRORS = {
@@ -236,12 +238,21 @@ class DownloadJobWorkflow:
                 start_to_close_timeout=timedelta(seconds=policy.download_timeout),
                 heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout),
                 retry_policy=self._retry(job, max_retries + 1),
+                cancellation_type=self._host_step_cancellation(),
             )
             return result
         except ActivityError as err:
             if name in self._attempts:
                 self._attempts[name] += _attempts_of_failure(err, max_retries + 1)
             raise
+
+    @staticmethod
+    def _host_step_cancellation() -> ActivityCancellationType:
+        """A cancelled job waits for its running step to stop (ffmpeg killed, multipart upload aborted)
+        before it cleans up and reports; histories from before this waited for nothing."""
+        if workflow.patched(WAIT_FOR_CANCELLED_STEPS):
+            return ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+        return ActivityCancellationType.TRY_CANCEL
 
     async def _remove_workdir(self, job: JobInput, queue: str) -> None:
         try:
