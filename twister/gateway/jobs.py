@@ -18,6 +18,7 @@ from twister.gateway.schemas import (
     ERROR_RESPONSES,
     JOB_CREATE_SCHEMA,
     JobCreated,
+    check_limits,
     idempotency_key,
     parse_job_create,
 )
@@ -68,6 +69,7 @@ async def create_job(
     x_idempotency_key: Annotated[str | None, Header(description="A repeat returns the first job.")] = None,
 ) -> JSONResponse:
     job = parse_job_create(await request.body())
+    check_limits(job, svc.settings.job_limits())
     await _check_url(svc, job.url, "url")
     if job.webhook_url:
         await _check_url(svc, job.webhook_url, "webhook_url")

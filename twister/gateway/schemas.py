@@ -20,6 +20,7 @@ from twister.models import (
     AudioBitrate,
     AudioCodec,
     JobInput,
+    JobLimits,
     JobOptions,
     OutputFormat,
     QualityPreset,
@@ -28,15 +29,7 @@ from twister.models import (
 )
 from twister.storage import S3Target
 
-NOT_YET_SUPPORTED = frozenset(
-    {
-        "live_recording",
-        "live_from_start",
-        "max_duration",
-        "wait_for_video",
-        "paused",
-    }
-)
+NOT_YET_SUPPORTED = frozenset({"paused"})
 
 
 def has_control_characters(value: str) -> bool:
@@ -123,6 +116,10 @@ class JobCreate(BaseModel):
         default=None, min_length=1, max_length=10
     )
     download_thumbnail: bool = False
+    live_recording: bool | None = Field(default=None, description="Left out: record the source when it is live")
+    live_from_start: bool = False
+    max_duration: int | None = Field(default=None, ge=1, description="Seconds after which a live recording stops")
+    wait_for_video: bool = False
     clip_start: float | None = Field(default=None, description='"HH:MM:SS", "MM:SS" or seconds')
     clip_end: float | None = Field(default=None, description='"HH:MM:SS", "MM:SS" or seconds')
     webhook_url: str | None = Field(default=None, min_length=1, max_length=4096)
@@ -266,7 +263,31 @@ def parse_job_create(body: bytes) -> JobCreate:
     if job.clip_start is not None and job.clip_end is not None and job.clip_end <= job.clip_start:
         raise ApiError(400, "Invalid value for 'clip_end': it must be after clip_start")
     _check_codecs(job.options())
+    _check_live(job.options())
     return job
+
+
+def _check_live(options: JobOptions) -> None:
+    """The live options need a recording: none of them goes with ``live_recording: false``, and a
+    recording is bounded by ``max_duration``, not cut like a clip."""
+    if options.live_recording is False:
+        for name in ("live_from_start", "max_duration"):
+            if getattr(options, name):
+                raise ApiError(
+                    400, f"Invalid value for '{name}': it applies to live recordings, and live_recording is false"
+                )
+    if options.live_recording and options.clipped:
+        name = "clip_start" if options.clip_start is not None else "clip_end"
+        raise ApiError(400, f"Invalid value for '{name}': a live recording cannot be clipped; use max_duration")
+
+
+def check_limits(job: JobCreate, limits: JobLimits) -> None:
+    """What this server's limits refuse outright, before the job starts."""
+    if job.max_duration is not None and job.max_duration > limits.max_duration_seconds:
+        raise ApiError(
+            400,
+            f"Invalid value for 'max_duration': over this server's limit of {limits.max_duration_seconds} s",
+        )
 
 
 def _check_codecs(options: JobOptions) -> None:
