@@ -23,6 +23,9 @@ WATCH_INTERVAL = 0.5
 """How often (s) the recording's progress is looked at, also while the stream stalls."""
 
 _STOP_TIMEOUT = 10.0
+_READ_TIMEOUT_US = 30_000_000
+"""A source silent this long ends a read (as the downloader's socket timeout): a segment is skipped,
+a playlist that stops answering ends the recording."""
 
 
 class RecordingFailed(Exception):
@@ -49,9 +52,14 @@ class RecordingProgress:
 def recording_arguments(formats: Sequence[dict[str, Any]], output: Path, from_start: bool, seconds: int) -> list[str]:
     """ffmpeg reads each chosen format (a video with or without audio, maybe a separate audio) and
     copies its streams, for at most ``seconds``. ``from_start``: from the oldest segment the playlist
-    still lists, else from the live edge (ffmpeg's default: three segments before the newest)."""
+    still lists, else from the live edge (ffmpeg's default: three segments before the newest). The
+    headers the downloader would send (user agent, referer ...) go along, as yt-dlp's ffmpeg
+    downloader passes them."""
     args = ["-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-progress", "pipe:1"]
     for fmt in formats:
+        args += ["-rw_timeout", str(_READ_TIMEOUT_US)]
+        if headers := fmt.get("http_headers"):
+            args += ["-headers", "".join(f"{name}: {value}\r\n" for name, value in headers.items())]
         if from_start and str(fmt.get("protocol", "")).startswith("m3u8"):
             args += ["-live_start_index", "0"]
         args += ["-i", fmt["url"]]
