@@ -21,6 +21,7 @@ from twister.config import Settings
 from twister.embedded.children import isolated_settings, twister_process, wait_gateway_ready, wait_worker_ready
 from twister.embedded.process import ManagedProcess
 from twister.embedded.stack import EmbeddedStack
+from twister.storage import s3_client
 
 TERMINAL = {"Completed", "Failed", "Warning", "Skipped"}
 
@@ -93,16 +94,21 @@ def gateway(settings: Settings, stack: EmbeddedStack) -> Iterator[str]:
     process.stop()
 
 
-def create_key(settings: Settings, name: str) -> str:
-    completed = subprocess.run(
-        [sys.executable, "-m", "twister", "keys", "create", "--name", name],
+def twister_cli(settings: Settings, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Runs ``twister ARGS`` against the test stack, as an operator would."""
+    return subprocess.run(
+        [sys.executable, "-m", "twister", *args],
         env={**os.environ, **settings.as_env()},
         capture_output=True,
         text=True,
         timeout=60,
-        check=True,
+        check=check,
     )
-    return completed.stdout.strip().splitlines()[-1]
+
+
+def create_key(settings: Settings, name: str, *caps: str) -> str:
+    """A new API key; ``caps``: options of ``twister keys create`` such as ``--max-resolution 480``."""
+    return twister_cli(settings, "keys", "create", "--name", name, *caps).stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="session")
@@ -165,6 +171,14 @@ def count_jobs(settings: Settings, where: str = "true", *args: object) -> int:
             await conn.close()
 
     return asyncio.run(count())
+
+
+def no_object_for(settings: Settings, job_id: str) -> bool:
+    """Nothing stored under the job's id in the server bucket: no object, no unfinished multipart upload."""
+    s3 = s3_client(settings)
+    listed = s3.list_objects_v2(Bucket=settings.s3_bucket, Prefix=job_id)
+    uploads = s3.list_multipart_uploads(Bucket=settings.s3_bucket, Prefix=job_id)
+    return listed.get("KeyCount", 0) == 0 and not uploads.get("Uploads")
 
 
 def fetch(url: str, path: Path) -> Path:

@@ -321,6 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
             if hits == 1 and self.state.stopping.wait(int(parts[1])):
                 return None
             parts = parts[2:]
+        if parts == ["show.rss"]:
+            return self._show_feed(body)
         if parts[:1] == ["endless"] and len(parts) == 3 and parts[1].isdigit():
             return self._endless(int(parts[1]), body)
         if parts[:1] == ["live"] and len(parts) == 3:
@@ -399,6 +401,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(payload)
+
+    def _show_feed(self, body: bool) -> None:
+        """An RSS show (a playlist) of the progressive MP4, the HLS stream and the WebM, plus with
+        ``?missing=1`` an episode whose file is gone."""
+        base = f"http://{self.headers['Host']}/"
+        episodes = [("Episode 1", "progressive.mp4"), ("Episode 2", "hls/master.m3u8"), ("Episode 3", "clip.webm")]
+        if parse_qs(urlsplit(self.path).query).get("missing"):
+            episodes.append(("Lost episode", "missing.mp4"))
+        items = "".join(
+            f'<item><title>{title}</title><enclosure url="{base}{path}" type="video/mp4"/></item>'
+            for title, path in episodes
+        )
+        payload = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel><title>Test show</title>'
+            f"<link>{base}</link>{items}</channel></rss>\n"
+        ).encode()
+        self._send_bytes(payload, "application/rss+xml", body)
 
     def _endless(self, announced: int, body: bool) -> None:
         """A video body that never ends; ``announced`` > 0 claims that many bytes in Content-Length."""
@@ -584,6 +603,12 @@ class MediaSite:
     @property
     def webm_url(self) -> str:
         return self.url(self.library.webm)
+
+    SHOW_EPISODES = 3
+
+    def show_url(self, *, missing: bool = False) -> str:
+        """An RSS show of SHOW_EPISODES episodes (one more, whose file is gone, with ``missing``)."""
+        return self.url("show.rss") + ("?missing=1" if missing else "")
 
     @property
     def missing_url(self) -> str:

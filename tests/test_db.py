@@ -19,6 +19,7 @@ from twister.crypto import SecretBox, SecretKeyError, new_secret_key
 from twister.embedded.postgres import superuser_dsn
 from twister.embedded.stack import EmbeddedStack
 from twister.models import ErrorKind, JobOutcome, JobStatus, JobStep, WebhookStatus
+from twister.storage import S3Target
 
 COLUMN_TYPES = {int: {"bigint", "integer"}, float: {"double precision"}, str: {"text"}}
 
@@ -82,7 +83,8 @@ async def test_outcome_round_trips_and_a_missing_row_is_reported(fresh_pool: asy
     await db.migrate(fresh_pool)
     key = await db.create_api_key(fresh_pool, BOX, "t", "tw_round-trip")
     job_id = uuid.uuid4()
-    assert await db.insert_job(fresh_pool, job_id, key.id, "https://a.example/v", {"format": "mp4"}, 1, 1)
+    new_job = db.NewJob(job_id, "https://a.example/v", {"format": "mp4"})
+    assert (await db.insert_job(fresh_pool, new_job, key.id, 1, 1)).created
     values: dict[str, object] = {"status": JobStatus.WARNING, "step": JobStep.FINISHED}
     values |= {"error_type": ErrorKind.WARNING, "webhook_status": WebhookStatus.PENDING}
     hints = typing.get_type_hints(JobOutcome)
@@ -112,3 +114,27 @@ async def test_webhook_secrets_are_stored_sealed(fresh_pool: asyncpg.Pool) -> No
     assert await db.webhook_secret(fresh_pool, BOX, key.id) == "whsec_legacy"
     resealed = await fresh_pool.fetchval("SELECT webhook_secret FROM api_keys WHERE id = $1", key.id)
     assert "whsec_legacy" not in resealed and await db.webhook_secret(fresh_pool, BOX, key.id) == "whsec_legacy"
+
+
+async def test_server_key_rotation_reseals_every_secret(fresh_pool: asyncpg.Pool) -> None:
+    """The README's rotation: new key in TWISTER_SECRET_KEY, old in TWISTER_PREVIOUS_SECRET_KEYS,
+    `twister secret-key --reseal`, then the old key can go."""
+    await db.migrate(fresh_pool)
+    old, new = new_secret_key(), new_secret_key()
+    key = await db.create_api_key(fresh_pool, SecretBox(old), "rotated", "tw_rotated")
+    secret = await db.webhook_secret(fresh_pool, SecretBox(old), key.id)
+    await db.set_slack_alerts(fresh_pool, SecretBox(old), key.id, db.SlackAlerts("https://hooks.example/s", "all"))
+    storage = S3Target("https://s3.example", "bucket", "us-east-1", "AKID", "very-secret")
+    job = db.NewJob(uuid.uuid4(), "https://a.example/v", {}, storage)
+    assert (await db.insert_job(fresh_pool, job, key.id, 1, 10, box=SecretBox(old))).created
+
+    rotating = SecretBox(new, previous=[old])
+    assert await db.webhook_secret(fresh_pool, rotating, key.id) == secret  # nothing breaks meanwhile
+    assert await db.reseal_secrets(fresh_pool, rotating) == 3
+
+    only_new = SecretBox(new)
+    assert await db.webhook_secret(fresh_pool, only_new, key.id) == secret
+    assert await db.slack_alerts(fresh_pool, only_new, key.id) == db.SlackAlerts("https://hooks.example/s", "all")
+    assert await db.job_storage(fresh_pool, only_new, job.id) == storage
+    with pytest.raises(SecretKeyError):
+        await db.webhook_secret(fresh_pool, SecretBox(old), key.id)

@@ -14,11 +14,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import create_key, leftover_work_dirs, submit, wait_terminal
+from tests.conftest import create_key, leftover_work_dirs, no_object_for, submit, wait_terminal
 from tests.media_site import MediaSite
 from twister.config import Settings
 from twister.gateway.app import create_app
-from twister.storage import s3_client
 
 SMALL_FILE_LIMIT = 1_000_000  # below the DASH clip's video stream
 
@@ -32,13 +31,6 @@ def limited_gateway(settings: Settings, key: str, **limits: Any) -> Iterator[Tes
 def small_files(settings: Settings, worker: object) -> Iterator[TestClient]:
     key = create_key(settings, "small-files")
     yield from limited_gateway(settings, key, max_file_size_bytes=SMALL_FILE_LIMIT)
-
-
-def no_object_for(settings: Settings, job_id: str) -> bool:
-    s3 = s3_client(settings)
-    listed = s3.list_objects_v2(Bucket=settings.s3_bucket, Prefix=job_id)
-    uploads = s3.list_multipart_uploads(Bucket=settings.s3_bucket, Prefix=job_id)
-    return listed.get("KeyCount", 0) == 0 and not uploads.get("Uploads")
 
 
 def assert_over_limit(settings: Settings, api: httpx.Client, job_id: str, reason: str) -> dict[str, Any]:

@@ -130,13 +130,19 @@ def test_wait_for_video_gives_up_at_the_servers_limit(settings: Settings, media:
         assert time.monotonic() - started < 20
 
 
-def test_recording_stops_at_the_duration_limit(settings: Settings, media: MediaSite, tmp_path: Path) -> None:
-    """A live recording asked for no max_duration stops at the server's limit and is delivered."""
-    for client in limited_gateway(settings, create_key(settings, "short-recordings"), max_duration_seconds=3):
+def test_recording_stops_at_the_duration_limit(
+    settings: Settings, gateway: str, media: MediaSite, tmp_path: Path
+) -> None:
+    """A live recording asked for no max_duration stops at its key's duration cap and is delivered;
+    asked for more, it is refused as the resolution cap refuses (403)."""
+    key = create_key(settings, "short-recordings", "--max-duration", "3")
+    with httpx.Client(base_url=gateway, headers={"x-api-key": key}, timeout=30) as client:
         url = media.live_url(media.library.live_segments)
         job = wait_terminal(client, submit(client, url=url), timeout=60)
         assert abs(delivered_duration(settings, job, tmp_path) - 3) <= TOLERANCE
-        assert client.post("/jobs", json={"url": url, "max_duration": 4}).status_code == 400
+        refused = client.post("/jobs", json={"url": url, "max_duration": 4})
+    assert refused.status_code == 403 and refused.json()["limit"] == 3, refused.text
+    assert "max_duration" in refused.json()["message"]
 
 
 def test_recording_over_the_size_limit_ends_warning(settings: Settings, media: MediaSite) -> None:

@@ -37,6 +37,7 @@ from twister.models import (
     MuxResult,
     ProgressStage,
     ProgressWebhookRequest,
+    SlackAlertRequest,
     StepPolicy,
     StepRequest,
     UploadRequest,
@@ -99,6 +100,7 @@ class FakeHost:
     progress: list[ProgressStage] = field(default_factory=list)
     progress_failures: int = 0
     step_timeouts: dict[str, timedelta | None] = field(default_factory=dict)
+    alerts: list[JobStatus] = field(default_factory=list)
 
     @activity.defn(name=ActivityName.ASSIGN_WORKER)
     async def assign_worker(self, job_id: str) -> WorkerAssignment:
@@ -172,8 +174,18 @@ class FakeHost:
         assert not self.webhooks, "a progress event after the terminal one"
         self.progress.append(request.stage)
 
+    @activity.defn(name=ActivityName.ALERT_SLACK)
+    async def alert_slack(self, request: SlackAlertRequest) -> None:
+        self.alerts.append(request.outcome.status)
+
     def shared_activities(self) -> list[Callable[..., Any]]:
-        return [self.record_outcome, self.record_webhook_status, self.deliver_webhook, self.deliver_progress]
+        return [
+            self.record_outcome,
+            self.record_webhook_status,
+            self.deliver_webhook,
+            self.deliver_progress,
+            self.alert_slack,
+        ]
 
     def host_activities(self) -> list[Callable[..., Any]]:
         return [self.download, self.mux, self.upload, self.remove_workdir]
@@ -241,6 +253,7 @@ async def test_completed_job_outcome_is_assembled_from_its_steps(env: WorkflowEn
     assert outcome.webhook_status is None
     assert host.calls == ["download", "mux", "upload"]
     assert host.removed_on == [host.host_queue]
+    assert host.alerts == []
 
 
 @pytest.mark.parametrize(
@@ -276,6 +289,7 @@ async def test_content_errors_end_without_retry(
     assert (outcome.status, outcome.error_type, outcome.error) == (status, ErrorKind.WARNING, "it broke")
     assert outcome.download_retries == 0 and outcome.upload_retries is None
     assert host.calls == ["download"] and host.removed_on == [host.host_queue]
+    assert host.alerts == [status]  # the key's Slack alerts hear of it (a completed job raises none)
 
 
 async def test_technical_failures_are_retried_and_counted(env: WorkflowEnvironment) -> None:

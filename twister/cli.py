@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
@@ -147,35 +148,150 @@ def gateway() -> None:
     _exit(0)
 
 
-@keys_app.command("create")
-def keys_create(name: str = typer.Option(..., "--name", help="Who the key is for.")) -> None:
-    """Create an API key and print it once."""
-    from twister.keys import new_api_key
+RESOLUTION_CAPS = (2160, 1440, 1080, 720, 480, 360)
 
+MaxResolution = Annotated[
+    int | None,
+    typer.Option("--max-resolution", help=f"Cap on the shorter side of the picture: one of {RESOLUTION_CAPS}."),
+]
+MaxDuration = Annotated[int | None, typer.Option("--max-duration", help="Longest source (seconds).")]
+MaxFilesize = Annotated[int | None, typer.Option("--max-filesize", help="Largest source (bytes).")]
+StorageLimit = Annotated[
+    float | None,
+    typer.Option("--storage-limit-gb", help="Storage the key's files may use (GiB)."),
+]
+MaxConcurrent = Annotated[
+    int | None,
+    typer.Option("--max-concurrent-jobs", help="Unfinished jobs the key may have at once."),
+]
+
+
+def _caps(
+    max_resolution: int | None,
+    max_duration: int | None,
+    max_filesize: int | None,
+    storage_limit_gb: float | None,
+    max_concurrent_jobs: int | None,
+) -> dict[str, int | float | None]:
+    """The caps given on the command line, by KeyLimits field; 0 means "remove this cap"."""
+    given = {
+        "max_resolution": max_resolution,
+        "max_duration_seconds": max_duration,
+        "max_filesize_bytes": max_filesize,
+        "storage_limit_gb": storage_limit_gb,
+        "max_concurrent_jobs": max_concurrent_jobs,
+    }
+    if max_resolution and max_resolution not in RESOLUTION_CAPS:
+        raise typer.BadParameter(f"must be one of {RESOLUTION_CAPS}", param_hint="--max-resolution")
+    if any(value is not None and value < 0 for value in given.values()):
+        raise typer.BadParameter("caps are positive numbers (0 removes a cap)")
+    return {name: (value or None) for name, value in given.items() if value is not None}
+
+
+def _with_pool(work: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Runs ``work(pool)`` against the migrated database."""
     settings = _settings()
-    key = new_api_key()
 
-    async def create() -> None:
+    async def run() -> Any:
         from twister import db
 
         pool = await db.create_pool(settings.database_url, settings.database_timeout)
         try:
             await db.migrate(pool)
-            await db.create_api_key(pool, SecretBox.from_settings(settings), name, key)
+            return await work(pool)
         finally:
             await pool.close()
 
-    asyncio.run(create())
+    return asyncio.run(run())
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Option(..., "--name", help="Who the key is for."),
+    max_resolution: MaxResolution = None,
+    max_duration: MaxDuration = None,
+    max_filesize: MaxFilesize = None,
+    storage_limit_gb: StorageLimit = None,
+    max_concurrent_jobs: MaxConcurrent = None,
+) -> None:
+    """Create an API key, with optional caps, and print it once."""
+    from twister import db
+    from twister.keys import new_api_key
+    from twister.models import KeyLimits
+
+    caps = _caps(max_resolution, max_duration, max_filesize, storage_limit_gb, max_concurrent_jobs)
+    key = new_api_key()
+    box = SecretBox.from_settings(_settings())
+    _with_pool(lambda pool: db.create_api_key(pool, box, name, key, KeyLimits(**caps)))  # type: ignore[arg-type]
     typer.echo(key)
     _exit(0)
 
 
-@app.command("secret-key")
-def secret_key() -> None:
-    """Print a new random server key for TWISTER_SECRET_KEY."""
-    from twister.crypto import new_secret_key
+@keys_app.command("list")
+def keys_list() -> None:
+    """List the keys: id, name, state and caps (never the key itself)."""
+    from twister import db
 
-    typer.echo(new_secret_key())
+    for key in _with_pool(db.list_api_keys):
+        state = "revoked" if key.pop("revoked_at") else "active"
+        caps = " ".join(f"{name}={value}" for name, value in key.items() if value is not None)
+        typer.echo(f"{state:8} {caps}")
+    _exit(0)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: int = typer.Argument(..., help="The key's id (twister keys list).")) -> None:
+    """Revoke a key: it gets 401 from then on; its jobs and files stay."""
+    from twister import db
+
+    if not _with_pool(lambda pool: db.revoke_api_key(pool, key_id)):
+        typer.echo(f"No active key has id {key_id}", err=True)
+        _exit(1)
+    typer.echo(f"Key {key_id} revoked")
+    _exit(0)
+
+
+@keys_app.command("set")
+def keys_set(
+    key_id: int = typer.Argument(..., help="The key's id (twister keys list)."),
+    max_resolution: MaxResolution = None,
+    max_duration: MaxDuration = None,
+    max_filesize: MaxFilesize = None,
+    storage_limit_gb: StorageLimit = None,
+    max_concurrent_jobs: MaxConcurrent = None,
+) -> None:
+    """Change a key's caps (0 removes one); jobs already accepted keep the limits they started with."""
+    from twister import db
+
+    caps = _caps(max_resolution, max_duration, max_filesize, storage_limit_gb, max_concurrent_jobs)
+    if not caps:
+        typer.echo("Nothing to set: give at least one cap option", err=True)
+        _exit(2)
+    if not _with_pool(lambda pool: db.set_key_limits(pool, key_id, caps)):
+        typer.echo(f"No key has id {key_id}", err=True)
+        _exit(1)
+    typer.echo(f"Key {key_id}: " + " ".join(f"{name}={value}" for name, value in caps.items()))
+    _exit(0)
+
+
+@app.command("secret-key")
+def secret_key(
+    reseal: bool = typer.Option(
+        False, "--reseal", help="Seal every stored secret with the current key (after a key rotation)."
+    ),
+) -> None:
+    """Print a new random server key for TWISTER_SECRET_KEY, or with --reseal move every stored secret to it."""
+    if not reseal:
+        from twister.crypto import new_secret_key
+
+        typer.echo(new_secret_key())
+        return
+    from twister import db
+
+    box = SecretBox.from_settings(_settings())
+    count = _with_pool(lambda pool: db.reseal_secrets(pool, box))
+    typer.echo(f"{count} secrets sealed with the current server key; TWISTER_PREVIOUS_SECRET_KEYS may now be emptied")
+    _exit(0)
 
 
 @app.command("settings")

@@ -81,12 +81,26 @@ class Settings(BaseSettings):
     max_unfinished_jobs_per_key: int = Field(
         default=100, gt=0, description="Jobs one API key may have pending or processing at once; more get 429."
     )
+    max_playlist_entries: int = Field(
+        default=100, gt=0, description="Most videos a playlist URL may list (one job each); a longer one gets 400."
+    )
+    inspect_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long POST /jobs (for a URL that may be a playlist) and POST /metadata wait for a worker "
+        "to look at the URL; then 503.",
+    )
 
     # Security
     secret_key: str = Field(
         default="",
         description="Server key (base64 of 32 bytes) sealing secrets kept in the database; "
         "empty: DATA_DIR/secret-key, made on first use. Every host of a deployment must share one.",
+    )
+    previous_secret_keys: str = Field(
+        default="",
+        description="Comma-separated server keys replaced by TWISTER_SECRET_KEY: still opened, never used to seal; "
+        "`twister secret-key --reseal` moves every secret to the current key, after which they can go.",
     )
     allowed_networks: str = Field(
         default="",

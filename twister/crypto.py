@@ -44,21 +44,29 @@ def _load_or_create(path: Path) -> str:
     return path.read_text().strip()
 
 
+def _aead(key: str, setting: str) -> AESGCM:
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise SecretKeyError(f"{setting} must be base64 of 32 bytes; `twister secret-key` prints a new one")
+    return AESGCM(raw)
+
+
 class SecretBox:
-    def __init__(self, key: str) -> None:
-        try:
-            raw = base64.b64decode(key, validate=True)
-        except (binascii.Error, ValueError):
-            raw = b""
-        if len(raw) != 32:
-            raise SecretKeyError("TWISTER_SECRET_KEY must be base64 of 32 bytes; `twister secret-key` prints a new one")
-        self._aead = AESGCM(raw)
+    """Seals with the current server key; opens with it or, during a key rotation, a previous one."""
+
+    def __init__(self, key: str, previous: list[str] | None = None) -> None:
+        self._aead = _aead(key, "TWISTER_SECRET_KEY")
+        self._openers = [self._aead, *(_aead(old, "TWISTER_PREVIOUS_SECRET_KEYS") for old in previous or [])]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecretBox:
         """The key of ``TWISTER_SECRET_KEY``, else the one kept in ``DATA_DIR/secret-key`` (made on first
         use: right for one host; several hosts must share TWISTER_SECRET_KEY)."""
-        return cls(settings.secret_key or _load_or_create(key_file(settings)))
+        previous = [key.strip() for key in settings.previous_secret_keys.split(",") if key.strip()]
+        return cls(settings.secret_key or _load_or_create(key_file(settings)), previous)
 
     def seal(self, plaintext: str, purpose: str) -> str:
         nonce = os.urandom(_NONCE_BYTES)
@@ -69,12 +77,15 @@ class SecretBox:
         if not is_sealed(sealed):
             raise SecretKeyError(f"{purpose} is not a sealed value")
         raw = base64.b64decode(sealed[len(SEALED_PREFIX) :])
-        try:
-            return self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], purpose.encode()).decode()
-        except InvalidTag:
-            raise SecretKeyError(
-                f"{purpose} was sealed with another server key: every process must share TWISTER_SECRET_KEY"
-            ) from None
+        for aead in self._openers:
+            try:
+                return aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], purpose.encode()).decode()
+            except InvalidTag:
+                continue
+        raise SecretKeyError(
+            f"{purpose} was sealed with another server key: every process must share TWISTER_SECRET_KEY "
+            "(a replaced key goes in TWISTER_PREVIOUS_SECRET_KEYS until `twister secret-key --reseal` ran)"
+        )
 
 
 def is_sealed(value: str) -> bool:

@@ -5,23 +5,30 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from twister.crypto import SecretBox, is_sealed
 from twister.keys import hash_api_key, new_api_key, new_webhook_secret
-from twister.models import JobOutcome, JobStatus, JobStep, WebhookStatus
+from twister.models import JobLimits, JobOutcome, JobStatus, JobStep, KeyLimits, WebhookStatus
 from twister.storage import S3Target
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+Connection = asyncpg.Connection | PoolConnectionProxy
 _MIGRATION_LOCK = 7410442
 _ADMISSION_LOCK = 7410443  # with the key id: one admission at a time per key
 
 _OUTCOME_COLUMNS = [f.name for f in fields(JobOutcome)]
-_SET_OUTCOME = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(_OUTCOME_COLUMNS))
+_KEPT_WHEN_UNKNOWN = {"title"}  # a playlist entry's title stays when its download found none
+_SET_OUTCOME = ", ".join(
+    f"{name} = COALESCE(${i + 2}, {name})" if name in _KEPT_WHEN_UNKNOWN else f"{name} = ${i + 2}"
+    for i, name in enumerate(_OUTCOME_COLUMNS)
+)
 
 
 def now_ms() -> int:
@@ -72,14 +79,25 @@ async def migrate(pool: asyncpg.Pool) -> list[int]:
 class ApiKey:
     id: int
     name: str
+    limits: KeyLimits = field(default_factory=KeyLimits)
+
+
+_KEY_LIMIT_COLUMNS = [f.name for f in fields(KeyLimits)]
+
+
+def _api_key(row: asyncpg.Record) -> ApiKey:
+    return ApiKey(row["id"], row["name"], KeyLimits(**{name: row[name] for name in _KEY_LIMIT_COLUMNS}))
 
 
 def _webhook_secret_purpose(api_key_id: int) -> str:
     return f"api_keys.webhook_secret:{api_key_id}"
 
 
-async def create_api_key(pool: asyncpg.Pool, box: SecretBox, name: str, key: str) -> ApiKey:
+async def create_api_key(
+    pool: asyncpg.Pool, box: SecretBox, name: str, key: str, limits: KeyLimits | None = None
+) -> ApiKey:
     """A new key (only its hash is stored) with a new webhook secret, sealed with the server key."""
+    limits = limits or KeyLimits()
     async with pool.acquire() as conn, conn.transaction():
         key_id = await conn.fetchval("SELECT nextval(pg_get_serial_sequence('api_keys', 'id'))")
         await conn.execute(
@@ -90,7 +108,38 @@ async def create_api_key(pool: asyncpg.Pool, box: SecretBox, name: str, key: str
             box.seal(new_webhook_secret(), _webhook_secret_purpose(key_id)),
             now_ms(),
         )
-    return ApiKey(id=key_id, name=name)
+        await _set_limits(conn, key_id, {name: cap for name, cap in asdict(limits).items() if cap is not None})
+    return ApiKey(id=key_id, name=name, limits=limits)
+
+
+async def _set_limits(conn: Connection, key_id: int, limits: dict[str, Any]) -> bool:
+    """Sets the given caps (a None value clears that cap); False when no key has this id."""
+    if not limits:
+        return True
+    assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(limits) if name in _KEY_LIMIT_COLUMNS)
+    return _updated_one(
+        await conn.execute(f"UPDATE api_keys SET {assignments} WHERE id = $1", key_id, *limits.values())
+    )
+
+
+async def set_key_limits(pool: asyncpg.Pool, key_id: int, limits: dict[str, Any]) -> bool:
+    """``limits``: KeyLimits field names to set (None clears one); False when no key has this id."""
+    async with pool.acquire() as conn:
+        return await _set_limits(conn, key_id, limits)
+
+
+async def list_api_keys(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    """Every key's id, name, dates and caps (never its hash)."""
+    columns = ", ".join(["id", "name", "created_at", "revoked_at", *_KEY_LIMIT_COLUMNS])
+    return [dict(row) for row in await pool.fetch(f"SELECT {columns} FROM api_keys ORDER BY id")]
+
+
+async def revoke_api_key(pool: asyncpg.Pool, key_id: int) -> bool:
+    """False when no unrevoked key has this id."""
+    result = await pool.execute(
+        "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", key_id, now_ms()
+    )
+    return _updated_one(result)
 
 
 async def dev_api_key(pool: asyncpg.Pool, box: SecretBox, key_file: Path) -> str:
@@ -108,10 +157,8 @@ async def dev_api_key(pool: asyncpg.Pool, box: SecretBox, key_file: Path) -> str
 
 
 async def find_api_key(pool: asyncpg.Pool, key: str) -> ApiKey | None:
-    row = await pool.fetchrow(
-        "SELECT id, name FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", hash_api_key(key)
-    )
-    return ApiKey(id=row["id"], name=row["name"]) if row else None
+    row = await pool.fetchrow("SELECT * FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", hash_api_key(key))
+    return _api_key(row) if row else None
 
 
 async def webhook_secret(pool: asyncpg.Pool, box: SecretBox, api_key_id: int) -> str:
@@ -132,6 +179,67 @@ async def webhook_secret(pool: asyncpg.Pool, box: SecretBox, api_key_id: int) ->
     return str(stored)
 
 
+async def rotate_webhook_secret(pool: asyncpg.Pool, box: SecretBox, api_key_id: int) -> str:
+    """A new signing secret for the key; webhooks are signed with it from now on."""
+    secret = new_webhook_secret()
+    await pool.execute(
+        "UPDATE api_keys SET webhook_secret = $2 WHERE id = $1",
+        api_key_id,
+        box.seal(secret, _webhook_secret_purpose(api_key_id)),
+    )
+    return secret
+
+
+def _slack_purpose(api_key_id: int) -> str:
+    return f"api_keys.slack_webhook:{api_key_id}"
+
+
+@dataclass(frozen=True)
+class SlackAlerts:
+    webhook_url: str
+    notify_level: str
+
+
+async def set_slack_alerts(pool: asyncpg.Pool, box: SecretBox, api_key_id: int, alerts: SlackAlerts | None) -> None:
+    """Sets (or with None, removes) the key's Slack alerts; the webhook URL is kept sealed."""
+    sealed = box.seal(alerts.webhook_url, _slack_purpose(api_key_id)) if alerts else None
+    await pool.execute(
+        "UPDATE api_keys SET slack_webhook = $2, slack_notify_level = $3 WHERE id = $1",
+        api_key_id,
+        sealed,
+        alerts.notify_level if alerts else None,
+    )
+
+
+async def slack_alerts(pool: asyncpg.Pool, box: SecretBox, api_key_id: int) -> SlackAlerts | None:
+    row = await pool.fetchrow("SELECT slack_webhook, slack_notify_level FROM api_keys WHERE id = $1", api_key_id)
+    if row is None or row["slack_webhook"] is None:
+        return None
+    return SlackAlerts(box.open(row["slack_webhook"], _slack_purpose(api_key_id)), row["slack_notify_level"])
+
+
+async def reseal_secrets(pool: asyncpg.Pool, box: SecretBox) -> int:
+    """Seals every stored secret anew with the current server key (after a key rotation); returns how many."""
+    sealed_columns: dict[tuple[str, str], Callable[[Any], str]] = {
+        # table, column: the purpose its values are sealed for, from the row's id
+        ("api_keys", "webhook_secret"): _webhook_secret_purpose,
+        ("api_keys", "slack_webhook"): _slack_purpose,
+        ("jobs", "storage"): _storage_purpose,
+    }
+    count = 0
+    for (table, column), purpose_of in sealed_columns.items():
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(f"SELECT id, {column} AS sealed FROM {table} WHERE {column} IS NOT NULL FOR UPDATE")
+            for row in rows:
+                purpose = purpose_of(row["id"])
+                opened = box.open(row["sealed"], purpose) if is_sealed(row["sealed"]) else row["sealed"]
+                await conn.execute(
+                    f"UPDATE {table} SET {column} = $2 WHERE id = $1", row["id"], box.seal(opened, purpose)
+                )
+            count += len(rows)
+    return count
+
+
 @dataclass(frozen=True)
 class Admission:
     """What ``insert_job`` did: made the job, found the earlier job of the idempotency key (with the
@@ -145,50 +253,195 @@ class Admission:
         return self.job_id is not None and self.earlier_request_hash is None
 
 
+@dataclass(frozen=True)
+class NewJob:
+    id: uuid.UUID
+    url: str
+    request: dict[str, Any]
+    """The effective create parameters (echoed by GET, and the job's input when its workflow starts)."""
+    storage: S3Target | None = None
+    title: str | None = None
+    """Known before the download for a playlist's entries."""
+    retry_of: uuid.UUID | None = None
+    limits: JobLimits | None = None
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    id: uuid.UUID
+    show_url: str | None
+    title: str | None
+    folder: str | None
+    webhook_url: str | None
+    paused: bool
+
+
+async def _lock_admissions(conn: Connection, api_key_id: int) -> None:
+    """Serializes the admissions of one key until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _ADMISSION_LOCK, api_key_id)
+
+
+async def _admits(conn: Connection, api_key_id: int, count: int, max_unfinished: int) -> bool:
+    """Under the key's admission lock: may ``count`` more jobs join the key's unfinished ones?"""
+    unfinished = await conn.fetchval(
+        "SELECT count(*) FROM jobs WHERE api_key_id = $1 AND finished_at IS NULL", api_key_id
+    )
+    return bool(unfinished + count <= max_unfinished)
+
+
+async def _insert_jobs(
+    conn: Connection,
+    jobs: list[NewJob],
+    api_key_id: int,
+    created_at: int,
+    box: SecretBox | None,
+    *,
+    start_pending: bool = True,
+    batch_id: uuid.UUID | None = None,
+    idempotency: tuple[str, str] | None = None,
+) -> None:
+    idempotency_key, request_hash = idempotency or (None, None)
+    await conn.executemany(
+        "INSERT INTO jobs (id, api_key_id, url, request, created_at, status, step, workflow_start_pending, "
+        "batch_id, idempotency_key, request_hash, storage, title, retry_of, limits) "
+        "VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb)",
+        [
+            (
+                job.id,
+                api_key_id,
+                job.url,
+                json.dumps(job.request),
+                created_at,
+                JobStatus.PENDING,
+                JobStep.QUEUED,
+                start_pending,
+                batch_id,
+                idempotency_key,
+                request_hash,
+                _seal_storage(box, job.id, job.storage),
+                job.title,
+                job.retry_of,
+                json.dumps(asdict(job.limits)) if job.limits else None,
+            )
+            for job in jobs
+        ],
+    )
+
+
 async def insert_job(
     pool: asyncpg.Pool,
-    job_id: uuid.UUID,
+    job: NewJob,
     api_key_id: int,
-    url: str,
-    request: dict[str, Any],
     created_at: int,
     max_unfinished: int,
     idempotency: tuple[str, str] | None = None,
-    storage: S3Target | None = None,
     box: SecretBox | None = None,
 ) -> Admission:
     """A new job, its workflow not started yet (``workflow_start_pending``), unless ``idempotency``
     (key, request hash) names an earlier job of this API key, or the key already has
     ``max_unfinished`` unfinished jobs. Admissions of one key are serialized."""
-    idempotency_key, request_hash = idempotency or (None, None)
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _ADMISSION_LOCK, api_key_id)
-        if idempotency_key is not None:
+        await _lock_admissions(conn, api_key_id)
+        if idempotency is not None:
             earlier = await conn.fetchrow(
                 "SELECT id, request_hash FROM jobs WHERE api_key_id = $1 AND idempotency_key = $2",
                 api_key_id,
-                idempotency_key,
+                idempotency[0],
             )
             if earlier is not None:
                 return Admission(earlier["id"], earlier["request_hash"])
-        result = await conn.execute(
-            "INSERT INTO jobs (id, api_key_id, url, request, created_at, status, step, workflow_start_pending, "
-            "idempotency_key, request_hash, storage) "
-            "SELECT $1, $2, $3, $4::jsonb, $5, $6, $7, true, $9, $10, $11 "
-            "WHERE (SELECT count(*) FROM jobs WHERE api_key_id = $2 AND finished_at IS NULL) < $8",
-            job_id,
+        if not await _admits(conn, api_key_id, 1, max_unfinished):
+            return Admission(None)
+        await _insert_jobs(conn, [job], api_key_id, created_at, box, idempotency=idempotency)
+    return Admission(job.id)
+
+
+async def insert_batch(
+    pool: asyncpg.Pool,
+    batch: NewBatch,
+    jobs: list[NewJob],
+    api_key_id: int,
+    created_at: int,
+    max_unfinished: int,
+    box: SecretBox | None = None,
+) -> bool:
+    """A batch and its jobs, all or nothing: False when they would take the key past ``max_unfinished``
+    unfinished jobs. A paused batch's jobs get no workflow until the batch is started."""
+    async with pool.acquire() as conn, conn.transaction():
+        await _lock_admissions(conn, api_key_id)
+        if not await _admits(conn, api_key_id, len(jobs), max_unfinished):
+            return False
+        await conn.execute(
+            "INSERT INTO batches (id, api_key_id, show_url, title, folder, webhook_url, paused, created_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            batch.id,
             api_key_id,
-            url,
-            json.dumps(request),
+            batch.show_url,
+            batch.title,
+            batch.folder,
+            batch.webhook_url,
+            batch.paused,
             created_at,
-            JobStatus.PENDING,
-            JobStep.QUEUED,
-            max_unfinished,
-            idempotency_key,
-            request_hash,
-            _seal_storage(box, job_id, storage),
         )
-    return Admission(job_id if _updated_one(result) else None)
+        await _insert_jobs(conn, jobs, api_key_id, created_at, box, start_pending=not batch.paused, batch_id=batch.id)
+    return True
+
+
+async def get_batch(pool: asyncpg.Pool, batch_id: uuid.UUID, api_key_id: int) -> dict[str, Any] | None:
+    """The batch row with its jobs (oldest first) under ``jobs``."""
+    row = await pool.fetchrow("SELECT * FROM batches WHERE id = $1 AND api_key_id = $2", batch_id, api_key_id)
+    if row is None:
+        return None
+    jobs = await pool.fetch("SELECT * FROM jobs WHERE batch_id = $1 ORDER BY created_at, id", batch_id)
+    return {**dict(row), "jobs": [_job(job) for job in jobs]}
+
+
+async def start_batch(pool: asyncpg.Pool, batch_id: uuid.UUID, api_key_id: int) -> list[dict[str, Any]] | None:
+    """Unpauses the batch; returns its unfinished jobs, now due to start (None: no paused batch of the key)."""
+    async with pool.acquire() as conn, conn.transaction():
+        started = await conn.fetchval(
+            "UPDATE batches SET paused = false WHERE id = $1 AND api_key_id = $2 AND paused RETURNING id",
+            batch_id,
+            api_key_id,
+        )
+        if started is None:
+            return None
+        rows = await conn.fetch(
+            "UPDATE jobs SET workflow_start_pending = true WHERE batch_id = $1 AND finished_at IS NULL RETURNING *",
+            batch_id,
+        )
+    return [_job(row) for row in rows]
+
+
+async def rename_batch_job(pool: asyncpg.Pool, batch_id: uuid.UUID, job_id: uuid.UUID, filename: str) -> bool:
+    """Sets the filename of an unfinished job of a paused batch; False when there is no such job."""
+    result = await pool.execute(
+        "UPDATE jobs SET request = jsonb_set(request, '{filename}', to_jsonb($3::text)) "
+        "WHERE id = $1 AND batch_id = $2 AND finished_at IS NULL "
+        "AND (SELECT paused FROM batches WHERE id = $2)",
+        job_id,
+        batch_id,
+        filename,
+    )
+    return _updated_one(result)
+
+
+async def list_jobs(
+    pool: asyncpg.Pool, api_key_id: int, status: JobStatus | None, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of the key's jobs, newest first, and how many there are in all."""
+    condition, args = ("AND status = $2", [status]) if status else ("", [])
+    page = len(args) + 2
+    rows = await pool.fetch(
+        f"SELECT * FROM jobs WHERE api_key_id = $1 {condition} "
+        f"ORDER BY created_at DESC, id DESC LIMIT ${page} OFFSET ${page + 1}",
+        api_key_id,
+        *args,
+        limit,
+        offset,
+    )
+    total = await pool.fetchval(f"SELECT count(*) FROM jobs WHERE api_key_id = $1 {condition}", api_key_id, *args)
+    return [_job(row) for row in rows], int(total)
 
 
 def _storage_purpose(job_id: uuid.UUID) -> str:
@@ -234,7 +487,21 @@ async def get_job(pool: asyncpg.Pool, job_id: uuid.UUID, api_key_id: int) -> dic
 def _job(row: asyncpg.Record) -> dict[str, Any]:
     job = dict(row)
     job["request"] = json.loads(job["request"])
+    job["limits"] = JobLimits(**json.loads(job["limits"])) if job.get("limits") else None
     return job
+
+
+async def jobs_created(pool: asyncpg.Pool, api_key_id: int) -> int:
+    """The key's jobs; a retry is the same job asked again, not another one."""
+    return int(await pool.fetchval("SELECT count(*) FROM jobs WHERE api_key_id = $1 AND retry_of IS NULL", api_key_id))
+
+
+async def stored_bytes(pool: asyncpg.Pool, api_key_id: int) -> int:
+    """The bytes of the key's files still stored (a deleted file no longer counts)."""
+    total = await pool.fetchval(
+        "SELECT coalesce(sum(file_size), 0) FROM jobs WHERE api_key_id = $1 AND s3_key IS NOT NULL", api_key_id
+    )
+    return int(total)
 
 
 def _updated_one(result: str) -> bool:
@@ -254,6 +521,25 @@ async def record_outcome(
         *(values[name] for name in _OUTCOME_COLUMNS),
     )
     return _updated_one(result)
+
+
+async def claim_batch_end(pool: asyncpg.Pool, job_id: uuid.UUID, finished_at: int) -> bool:
+    """True for the one job whose end finished its batch (asked again, that job still gets True).
+    Called after the job's own outcome is written: of the batch's last jobs to finish, the one that
+    asks last sees them all finished, and the row lock lets only one claim."""
+    claimed = await pool.fetchval(
+        "UPDATE batches b SET finished_at = $2, finished_by = $1 "
+        "FROM jobs j WHERE j.id = $1 AND b.id = j.batch_id AND (b.finished_by = $1 OR (b.finished_at IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.batch_id = b.id AND o.finished_at IS NULL))) RETURNING b.id",
+        job_id,
+        finished_at,
+    )
+    return claimed is not None
+
+
+async def forget_files(pool: asyncpg.Pool, job_id: uuid.UUID) -> None:
+    """The job's stored files were deleted: it has no file to serve any more."""
+    await pool.execute("UPDATE jobs SET s3_key = NULL, subtitle_key = NULL, thumbnail_key = NULL WHERE id = $1", job_id)
 
 
 async def record_webhook_status(pool: asyncpg.Pool, job_id: uuid.UUID, status: WebhookStatus) -> bool:

@@ -81,6 +81,9 @@ class ActivityName(StrEnum):
     RECORD_WEBHOOK_STATUS = "record_webhook_status"
     DELIVER_WEBHOOK = "deliver_webhook"
     DELIVER_PROGRESS = "deliver_progress"
+    DELIVER_BATCH_WEBHOOK = "deliver_batch_webhook"
+    INSPECT_URL = "inspect_url"
+    ALERT_SLACK = "alert_slack"
 
 
 HOST_STEPS = (ActivityName.DOWNLOAD, ActivityName.MUX, ActivityName.UPLOAD)
@@ -188,6 +191,18 @@ class JobLimits:
 
 
 @dataclass
+class KeyLimits:
+    """Caps an operator set on one API key (None: only the server's limits apply). Field names are
+    the column names of ``api_keys`` and, dashed, the options of ``twister keys create/set``."""
+
+    max_resolution: int | None = None
+    max_duration_seconds: int | None = None
+    max_filesize_bytes: int | None = None
+    storage_limit_gb: float | None = None
+    max_concurrent_jobs: int | None = None
+
+
+@dataclass
 class JobInput:
     job_id: str
     api_key_id: int
@@ -200,6 +215,7 @@ class JobInput:
     progress_webhook: bool = False
     own_storage: bool = False
     """The file goes to the job's own storage target (kept sealed in its row), not the server's bucket."""
+    batch_id: str | None = None
 
 
 def assignment_queue(shared_queue: str) -> str:
@@ -353,3 +369,59 @@ class WebhookRequest:
     url: str
     outcome: JobOutcome
     folder: str | None = None
+
+
+@dataclass
+class BatchCompletedRequest:
+    """The ``batch_completed`` event, sent by the job that ended its batch last."""
+
+    batch_id: str
+    api_key_id: int
+    webhook_url: str
+
+
+SlackNotifyLevel = Literal["all", "errors_only", "warnings_only"]
+
+
+def slack_wants(level: str, status: JobStatus) -> bool:
+    """errors_only: Failed jobs; warnings_only: Warning and Skipped jobs; all: both."""
+    if status == JobStatus.FAILED:
+        return level in ("all", "errors_only")
+    return status in (JobStatus.WARNING, JobStatus.SKIPPED) and level in ("all", "warnings_only")
+
+
+@dataclass
+class SlackAlertRequest:
+    """A finished job that did not complete, for the key's Slack alerts (if it has them)."""
+
+    job_id: str
+    api_key_id: int
+    url: str
+    outcome: JobOutcome
+
+
+@dataclass
+class PlaylistEntry:
+    url: str
+    title: str | None = None
+
+
+@dataclass
+class UrlInfo:
+    """What the downloader sees at a URL without downloading it: a video's metadata (the contract's
+    ``POST /metadata`` fields), or a playlist's title and entries."""
+
+    title: str | None = None
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    extractor: str | None = None
+    uploader: str | None = None
+    thumbnail: str | None = None
+    description: str | None = None
+    view_count: int | None = None
+    like_count: int | None = None
+    upload_date: str | None = None
+    filesize_approx: int | None = None
+    entries: list[PlaylistEntry] | None = None
+    """Set for a playlist: one entry per video it lists."""

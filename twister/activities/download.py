@@ -18,26 +18,14 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessor
 
 from twister.config import Settings
-from twister.media.binaries import ffmpeg_folder
 from twister.media.download_errors import classify_download_error, downloader_message, may_appear
 from twister.media.formats import Format, choose_formats
 from twister.media.live import RecordingProgress, record, recording_arguments
 from twister.media.probe import MediaInfo, probe
+from twister.media.ytdlp import base_params
 from twister.models import ActivityName, DownloadResult, ErrorType, JobLimits, JobOptions, StepRequest
 from twister.worker.heartbeat import Heartbeat
 from twister.worker.workdirs import WorkDirs
-
-
-class _Quiet:
-    """yt-dlp logger that keeps the worker's log readable; errors surface as exceptions."""
-
-    def debug(self, msg: str) -> None: ...
-
-    def info(self, msg: str) -> None: ...
-
-    def warning(self, msg: str) -> None: ...
-
-    def error(self, msg: str) -> None: ...
 
 
 @dataclass
@@ -69,7 +57,8 @@ class _Progress:
 def over_limit(what: str, limit: str) -> ApplicationError:
     """The source is beyond this server's limits: the job ends Warning and nothing is uploaded."""
     return ApplicationError(
-        f"{what}, over this server's limit of {limit}; ask the operator to raise it if this job is intended",
+        f"{what}, over this job's limit of {limit} (the server's or its API key's); "
+        "ask the operator to raise it if this job is intended",
         type=ErrorType.OVER_LIMIT,
         non_retryable=True,
     )
@@ -177,8 +166,7 @@ class DownloadActivities:
             check_size(progress.done, "passed", limits)
             heartbeat.update(**progress.details(update.get("speed")))
 
-        ffmpeg = ffmpeg_folder(self._settings.ffmpeg_path, self._settings.ffprobe_path)
-        params: dict[str, Any] = {
+        params = base_params(self._settings, self._proxy) | {
             "format": select,
             "match_filter": within_duration,
             "outtmpl": {
@@ -189,17 +177,10 @@ class DownloadActivities:
             "restrictfilenames": True,
             "noplaylist": True,
             "progress_hooks": [hook],
-            "logger": _Quiet(),
-            "quiet": True,
-            "noprogress": True,
-            "cachedir": False,
-            "socket_timeout": 30,
             "retries": 2,
             "fragment_retries": 3,
             "skip_unavailable_fragments": False,
-            "ffmpeg_location": ffmpeg,
             "overwrites": True,
-            "proxy": self._proxy,  # every connection passes the SSRF guard, redirects included
         }
         cut: list[bool] = []
 
@@ -222,7 +203,7 @@ class DownloadActivities:
             converters.append({"key": "FFmpegThumbnailsConvertor", "format": "jpg", "when": "before_dl"})
         params["postprocessors"] = converters
         # yt-dlp asks "is ffmpeg there?" (for clips) without its params, from this context variable
-        FFmpegPostProcessor._ffmpeg_location.set(ffmpeg)
+        FFmpegPostProcessor._ffmpeg_location.set(params["ffmpeg_location"])
         started = time.monotonic()
         with heartbeat:
             try:

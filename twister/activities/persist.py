@@ -26,9 +26,11 @@ class PersistActivities:
         self._pool = pool
 
     @activity.defn(name=ActivityName.RECORD_OUTCOME)
-    async def record_outcome(self, job_id: str, outcome: JobOutcome) -> None:
+    async def record_outcome(self, job_id: str, outcome: JobOutcome) -> bool:
+        """True when this job's end finished its batch (it was the batch's last job running)."""
         if not await db.record_outcome(self._pool, uuid.UUID(job_id), outcome):
             raise _row_missing(job_id)
+        return await db.claim_batch_end(self._pool, uuid.UUID(job_id), outcome.finished_at)
 
     @activity.defn(name=ActivityName.RECORD_WEBHOOK_STATUS)
     async def record_webhook_status(self, job_id: str, status: WebhookStatus) -> None:

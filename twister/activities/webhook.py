@@ -16,9 +16,19 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from twister import db
+from twister.batches import batch_document
 from twister.config import Settings
 from twister.crypto import SecretBox
-from twister.models import ActivityName, ErrorType, JobStatus, ProgressWebhookRequest, WebhookRequest
+from twister.models import (
+    ActivityName,
+    BatchCompletedRequest,
+    ErrorType,
+    JobStatus,
+    ProgressWebhookRequest,
+    SlackAlertRequest,
+    WebhookRequest,
+    slack_wants,
+)
 from twister.net.guard import Endpoint, UnsafeUrlError, check_url
 from twister.storage import presigned_url, target_client
 
@@ -89,26 +99,45 @@ class WebhookActivities:
         event = {"type": "progress", "job_id": request.job_id, "stage": request.stage, "percent": request.percent}
         await self._post(request.webhook_url, request.api_key_id, event)
 
+    @activity.defn(name=ActivityName.DELIVER_BATCH_WEBHOOK)
+    async def deliver_batch_webhook(self, request: BatchCompletedRequest) -> None:
+        batch = await db.get_batch(self._pool, uuid.UUID(request.batch_id), request.api_key_id)
+        if batch is None:
+            raise ApplicationError(f"Batch {request.batch_id} is gone", type=ErrorType.JOB_ROW_MISSING)
+        document = batch_document(batch)
+        document.pop("episode_jobs")
+        event = {"type": "batch_completed", "batch_id": request.batch_id, **document}
+        await self._post(request.webhook_url, request.api_key_id, event)
+
+    @activity.defn(name=ActivityName.ALERT_SLACK)
+    async def alert_slack(self, request: SlackAlertRequest) -> None:
+        """A message to the key's Slack incoming webhook, if it has one that wants this outcome."""
+        alerts = await db.slack_alerts(self._pool, self._box, request.api_key_id)
+        outcome = request.outcome
+        if alerts is None or not slack_wants(alerts.notify_level, JobStatus(outcome.status)):
+            return
+        text = f"twister job {request.job_id} ended {outcome.status}: {outcome.error}\nSource: {request.url}"
+        await self._send(alerts.webhook_url, "slack webhook_url", json.dumps({"text": text}).encode(), {})
+
     async def _post(self, webhook_url: str, api_key_id: int, event: dict[str, Any]) -> None:
-        """POSTs the event signed with the key's secret, through the egress guard."""
-        try:
-            await asyncio.to_thread(
-                check_url,
-                webhook_url,
-                self._settings.allowed_network_list,
-                "webhook_url",
-                blocked_endpoints=self._blocked,
-            )
-        except UnsafeUrlError as exc:
-            raise ApplicationError(str(exc), type=ErrorType.FORBIDDEN_ADDRESS, non_retryable=True) from None
+        """POSTs the event signed with the key's secret."""
         body = json.dumps(event).encode()
         secret = await db.webhook_secret(self._pool, self._box, api_key_id)
         headers = {
-            "content-type": "application/json",
-            "user-agent": "twister-webhook/1",
             SIGNATURE_HEADER: sign(secret, int(time.time()), body),
             "X-Tornado-Delivery": str(uuid.uuid4()),
         }
+        await self._send(webhook_url, "webhook_url", body, headers)
+
+    async def _send(self, webhook_url: str, field: str, body: bytes, headers: dict[str, str]) -> None:
+        """POSTs a JSON body through the egress guard; anything but a 2xx answer is a failed delivery."""
+        try:
+            await asyncio.to_thread(
+                check_url, webhook_url, self._settings.allowed_network_list, field, blocked_endpoints=self._blocked
+            )
+        except UnsafeUrlError as exc:
+            raise ApplicationError(str(exc), type=ErrorType.FORBIDDEN_ADDRESS, non_retryable=True) from None
+        headers = {"content-type": "application/json", "user-agent": "twister-webhook/1", **headers}
         try:
             async with httpx.AsyncClient(
                 timeout=self._settings.webhook_timeout, follow_redirects=False, proxy=self._proxy, trust_env=False

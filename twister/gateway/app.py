@@ -14,7 +14,7 @@ from temporalio.service import RetryConfig
 from twister import db
 from twister.config import Settings
 from twister.crypto import SecretBox
-from twister.gateway import jobs
+from twister.gateway import batches, jobs, metadata, user
 from twister.gateway.body_limit import BodyLimit
 from twister.gateway.deps import Services
 from twister.gateway.errors import install_error_handlers
@@ -63,5 +63,6 @@ def create_app(settings: Settings) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.include_router(jobs.router)
+    for routes in (jobs.router, batches.router, metadata.router, user.router):
+        app.include_router(routes)
     return app

@@ -7,6 +7,7 @@ import logging
 
 import asyncpg
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
@@ -23,21 +24,32 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
 
 
 class ApiError(Exception):
-    def __init__(self, status_code: int, message: str, headers: dict[str, str] | None = None) -> None:
+    """``details``: more keys of the error body beside ``error`` (e.g. a quota's limit and use)."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        details: dict[str, object] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.message = message
         self.headers = headers
+        self.details = details or {}
 
 
-def error_response(status_code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status_code, headers=headers)
+def error_response(
+    status_code: int, message: str, headers: dict[str, str] | None = None, details: dict[str, object] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": message, **(details or {})}, status_code=status_code, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status_code, exc.message, exc.headers)
+        return error_response(exc.status_code, exc.message, exc.headers, exc.details)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -45,6 +57,14 @@ def install_error_handlers(app: FastAPI) -> None:
         message = "Not found" if exc.status_code == 404 else message
         headers = dict(exc.headers) if exc.headers else None  # e.g. Allow on a 405
         return error_response(exc.status_code, message, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_parameter(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """A query or path parameter out of range is a 400 naming it; one of the wrong type a 422."""
+        error = exc.errors()[0]
+        name = str(error["loc"][-1]) if error.get("loc") else "request"
+        wrong_type = error["type"].endswith(("_type", "_parsing"))
+        return error_response(422 if wrong_type else 400, f"Invalid value for '{name}': {error['msg']}")
 
     @app.exception_handler(RPCError)
     async def temporal_error(_: Request, exc: RPCError) -> JSONResponse:

@@ -2,60 +2,57 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from twister import db
+from twister.gateway import lifecycle
+from twister.gateway.admission import (
+    check_delivery,
+    check_source,
+    create_batch,
+    create_playlist,
+    start_single,
+)
 from twister.gateway.deps import ApiKeyDep, Services, ServicesDep
 from twister.gateway.errors import ApiError
+from twister.gateway.files import presigned_files
+from twister.gateway.inspect import SourceProblem, could_be_playlist, inspect_url
+from twister.gateway.quota import job_limits, too_many_unfinished, unfinished_limit, within_caps
 from twister.gateway.schemas import (
+    BULK_CREATE_SCHEMA,
     ERROR_RESPONSES,
     JOB_CREATE_SCHEMA,
+    MAX_PAGE,
+    BulkCreated,
+    FileDeleted,
+    JobCancelled,
     JobCreated,
-    check_limits,
+    JobPage,
+    JobRetried,
+    JobSummary,
+    PlaylistCreated,
     idempotency_key,
+    parse_bulk_create,
     parse_job_create,
 )
-from twister.gateway.starts import StartUnconfirmed, TemporalUnreachable, confirm_started, start_job_workflow
-from twister.gateway.status import STORED_FILES, active_document, finished_document
+from twister.gateway.status import active_document, finished_document
 from twister.models import ErrorKind, JobOutcome, JobStatus, JobStep
-from twister.net.guard import UnsafeUrlError, check_url
-from twister.storage import S3Target, StorageRefused, presigned_url, probe_target, target_client
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-UNFINISHED_RETRY_AFTER_S = 10
-
-
-async def _check_url(svc: Services, url: str, field: str) -> None:
-    try:
-        await asyncio.to_thread(
-            check_url, url, svc.settings.allowed_network_list, field, blocked_endpoints=svc.blocked_endpoints
-        )
-    except UnsafeUrlError as exc:
-        raise ApiError(400, str(exc)) from None
-
-
-async def _check_storage(svc: Services, target: S3Target, prefix: str) -> None:
-    """Reachable (the SSRF rules apply to storage endpoints too) and writable, before any job starts."""
-    await _check_url(svc, target.endpoint, "storage.endpoint")
-    try:
-        await asyncio.to_thread(probe_target, target, prefix)
-    except StorageRefused as exc:
-        raise ApiError(400, f"Invalid value for 'storage': the storage refused a test write ({exc})") from None
 
 
 @router.post(
     "/jobs",
     status_code=201,
     responses={
-        201: {"model": JobCreated},
+        201: {"model": JobCreated | PlaylistCreated, "description": "A job, or for a playlist URL a batch of jobs"},
         200: {"model": JobCreated, "description": "A repeat of an x-idempotency-key: the first job, cached"},
         **ERROR_RESPONSES,
     },
@@ -68,47 +65,32 @@ async def create_job(
     key: ApiKeyDep,
     x_idempotency_key: Annotated[str | None, Header(description="A repeat returns the first job.")] = None,
 ) -> JSONResponse:
-    job = parse_job_create(await request.body())
-    check_limits(job, svc.settings.job_limits())
-    await _check_url(svc, job.url, "url")
-    if job.webhook_url:
-        await _check_url(svc, job.webhook_url, "webhook_url")
-    storage = job.storage_target()
-    if storage is not None:
-        await _check_storage(svc, storage, job.options().storage_prefix or "")
-    job_id = uuid.uuid4()
-    created_at = db.now_ms()
-    limit = svc.settings.max_unfinished_jobs_per_key
+    job = within_caps(svc, key, parse_job_create(await request.body()))
     idempotency = (idempotency_key(x_idempotency_key), job.request_hash()) if x_idempotency_key is not None else None
-    admission = await db.insert_job(
-        svc.pool, job_id, key.id, job.url, job.echo(), created_at, limit, idempotency, storage, svc.box
+    await check_source(svc, job.url, "url")
+    storage = await check_delivery(svc, job)
+    if could_be_playlist(job.url):
+        try:
+            info = await inspect_url(svc, job.url)
+        except SourceProblem:
+            info = None  # not a playlist the downloader can read: the job reports what is wrong
+        if info is not None and info.entries:
+            created = await create_playlist(svc, key, job, storage, info.title, info.entries)
+            return JSONResponse(created.model_dump(), status_code=201)
+    new, created_at = (
+        db.NewJob(uuid.uuid4(), job.url, job.echo(), storage, limits=await job_limits(svc, key)),
+        db.now_ms(),
     )
+    admission = await db.insert_job(svc.pool, new, key.id, created_at, unfinished_limit(svc, key), idempotency, svc.box)
     if admission.job_id is None:
-        raise ApiError(
-            429,
-            f"This key already has {limit} unfinished jobs; submit more when some have finished",
-            headers={"Retry-After": str(UNFINISHED_RETRY_AFTER_S)},
-        )
+        raise too_many_unfinished(svc, key)
     if not admission.created:
         if idempotency is None or admission.earlier_request_hash != idempotency[1]:
             raise ApiError(409, "This x-idempotency-key was used with a different request body; use a new key")
         return JSONResponse({"job_id": str(admission.job_id), "cached": True}, status_code=200)
-    job_input = job.job_input(str(job_id), key.id, created_at, svc.settings)
-    try:
-        await start_job_workflow(svc.temporal, svc.settings, job_input)
-    except TemporalUnreachable as exc:
-        await db.delete_job(svc.pool, job_id)
-        log.warning("could not start job %s: %s", job_id, exc)
-        raise ApiError(
-            503, "The workflow service (Temporal) is unreachable; the job was not created. Try again shortly."
-        ) from None
-    except StartUnconfirmed as exc:
-        # It may have started anyway: the job is kept, and the reconciler makes sure it runs.
-        log.warning("start of job %s unconfirmed (%s); the reconciler will confirm it", job_id, exc)
-    else:
-        await confirm_started(svc, job_id)
-    log.info("job %s created", job_id)
-    return JSONResponse({"job_id": str(job_id)}, status_code=201)
+    await start_single(svc, job, new, key.id, created_at)
+    log.info("job %s created", new.id)
+    return JSONResponse({"job_id": str(new.id)}, status_code=201)
 
 
 def ended_without_result(finished_at: int) -> JobOutcome:
@@ -144,14 +126,74 @@ async def get_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> dict[str, An
         # The workflow closed without writing its outcome: terminated (or timed out) in Temporal.
         await db.record_outcome(svc.pool, job_uuid, ended_without_result(db.now_ms()), only_unfinished=True)
         row = await db.get_job(svc.pool, job_uuid, key.id) or row
-    urls = {}
-    if row["status"] == JobStatus.COMPLETED:
-        settings = svc.settings
-        own = await db.job_storage(svc.pool, svc.box, job_uuid) if row["storage"] else None
-        client, bucket = (target_client(own), own.bucket) if own else (svc.s3, settings.s3_bucket)
-        urls = {
-            url_field: presigned_url(client, bucket, row[key_field], settings.presign_ttl_seconds)
-            for key_field, url_field in STORED_FILES.items()
-            if row[key_field]
-        }
+    urls = await presigned_files(svc, row) if row["status"] == JobStatus.COMPLETED else {}
     return finished_document(row, urls)
+
+
+@router.get("/jobs", responses=ERROR_RESPONSES, response_model_exclude_none=True)
+async def list_jobs(
+    svc: ServicesDep,
+    key: ApiKeyDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: Annotated[
+        str | None, Query(description="pending, processing, completed, failed, warning or skipped")
+    ] = None,
+) -> JobPage:
+    wanted = _status_filter(status)
+    rows, total = await db.list_jobs(svc.pool, key.id, wanted, limit, offset)
+    return JobPage(jobs=[JobSummary.of(row) for row in rows], total=total, limit=limit, offset=offset)
+
+
+def _status_filter(status: str | None) -> JobStatus | None:
+    if not status:
+        return None
+    found = next((known for known in JobStatus if known.lower() == status.lower()), None)
+    if found is None:
+        names = ", ".join(known.lower() for known in JobStatus)
+        raise ApiError(400, f"Invalid value for 'status': {status!r} is not one of {names}")
+    return found
+
+
+async def _own_job(svc: Services, job_id: str, key: db.ApiKey) -> dict[str, Any]:
+    row = await db.get_job(svc.pool, _parse_job_id(job_id), key.id)
+    if row is None:
+        raise ApiError(404, "Job not found")
+    return row
+
+
+@router.delete("/jobs/{job_id}", responses=ERROR_RESPONSES)
+async def cancel_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> JobCancelled:
+    row = await _own_job(svc, job_id, key)
+    await lifecycle.cancel(svc, row)
+    log.info("job %s cancelled", row["id"])
+    return JobCancelled(job_id=str(row["id"]))
+
+
+@router.post("/jobs/{job_id}/retry", status_code=201, responses=ERROR_RESPONSES)
+async def retry_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> JobRetried:
+    row = await _own_job(svc, job_id, key)
+    new_id = await lifecycle.retry(svc, row, key)
+    log.info("job %s retried as %s", row["id"], new_id)
+    return JobRetried(job_id=str(new_id), original_job_id=str(row["id"]))
+
+
+@router.delete("/jobs/{job_id}/file", responses=ERROR_RESPONSES)
+async def delete_job_file(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> FileDeleted:
+    row = await _own_job(svc, job_id, key)
+    deleted = await lifecycle.delete_file(svc, row)
+    return FileDeleted(job_id=str(row["id"]), deleted_key=deleted)
+
+
+@router.post(
+    "/jobs/bulk",
+    status_code=201,
+    responses=ERROR_RESPONSES,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": BULK_CREATE_SCHEMA}}}},
+)
+async def create_bulk(request: Request, svc: ServicesDep, key: ApiKeyDep) -> BulkCreated:
+    creates = parse_bulk_create(await request.body())
+    storage = await check_delivery(svc, creates[0])  # the shared webhook (bulk takes no storage)
+    fields = [f"jobs[{i}].url" for i in range(len(creates))]
+    batch_id, jobs = await create_batch(svc, key, creates, [None] * len(creates), fields, storage)
+    return BulkCreated(batch_id=str(batch_id), total_jobs=len(jobs), job_ids=[str(new.id) for new in jobs])

@@ -29,8 +29,6 @@ from twister.models import (
 )
 from twister.storage import S3Target
 
-NOT_YET_SUPPORTED = frozenset({"paused"})
-
 
 def has_control_characters(value: str) -> bool:
     """NUL and the other C0 controls, and DEL: never valid in a URL, a name or a header value here."""
@@ -125,6 +123,7 @@ class JobCreate(BaseModel):
     webhook_url: str | None = Field(default=None, min_length=1, max_length=4096)
     enable_progress_webhook: bool = False
     storage: dict[str, Any] | None = None
+    paused: bool = Field(default=False, description="For a playlist URL: create its batch paused")
 
     @field_validator("url", "webhook_url", "filename", "folder")
     @classmethod
@@ -181,8 +180,16 @@ class JobCreate(BaseModel):
             raise ApiError(400, f"Invalid value for 'storage.{field}': {error['msg']}") from None
         return S3Target(given.endpoint, given.bucket, given.region, given.access_key, given.secret_key)
 
-    def job_input(self, job_id: str, api_key_id: int, created_at_ms: int, settings: Settings) -> JobInput:
-        """What the job's workflow runs with: these options, and this server's retry policy and limits."""
+    def job_input(
+        self,
+        job_id: str,
+        api_key_id: int,
+        created_at_ms: int,
+        settings: Settings,
+        limits: JobLimits,
+        batch_id: str | None = None,
+    ) -> JobInput:
+        """What the job's workflow runs with: these options and limits, and this server's retry policy."""
         return JobInput(
             job_id,
             api_key_id,
@@ -190,10 +197,11 @@ class JobCreate(BaseModel):
             self.options(),
             created_at_ms,
             settings.step_policy(),
-            settings.job_limits(),
+            limits,
             self.webhook_url,
             self.enable_progress_webhook,
             self.storage is not None,
+            batch_id,
         )
 
     def request_hash(self) -> str:
@@ -222,6 +230,86 @@ class JobCreated(BaseModel):
     cached: bool = Field(default=False, description="True when an x-idempotency-key repeat returns an earlier job")
 
 
+class VideoJob(BaseModel):
+    job_id: str
+    url: str
+    title: str | None = None
+
+
+class PlaylistCreated(BaseModel):
+    """``POST /jobs`` with a playlist URL: a batch, one job per video."""
+
+    batch_id: str
+    total_videos: int
+    video_jobs: list[VideoJob]
+    paused: bool
+
+
+class BulkCreated(BaseModel):
+    batch_id: str
+    total_jobs: int
+    job_ids: list[str]
+
+
+MAX_PAGE = 100
+
+
+class JobSummary(BaseModel):
+    """A job in ``GET /jobs``."""
+
+    model_config = ConfigDict(json_schema_mode_override="serialization")
+
+    id: str
+    url: str
+    status: str
+    step: str
+    error: str | None
+    created_at: int
+    s3_key: str | None = None
+    finished_at: int | None = None
+    file_size: int | None = None
+    batch_id: str | None = None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> JobSummary:
+        return cls(
+            id=str(row["id"]),
+            url=row["url"],
+            status=row["status"],
+            step=row["step"],
+            error=row["error"],
+            created_at=row["created_at"],
+            s3_key=row["s3_key"],
+            finished_at=row["finished_at"],
+            file_size=row["file_size"],
+            batch_id=str(row["batch_id"]) if row["batch_id"] else None,
+        )
+
+
+class JobPage(BaseModel):
+    jobs: list[JobSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class JobCancelled(BaseModel):
+    message: str = "Job cancelled successfully"
+    job_id: str
+
+
+class JobRetried(BaseModel):
+    job_id: str
+    original_job_id: str
+    message: str = "Job re-queued successfully"
+
+
+class FileDeleted(BaseModel):
+    message: str = "File deleted successfully"
+    job_id: str
+    deleted_key: str
+
+
 MAX_IDEMPOTENCY_KEY = 255
 
 
@@ -235,23 +323,27 @@ def _is_type_error(error_type: str) -> bool:
     return error_type.endswith("_type") or error_type in {"missing_argument", "json_invalid"}
 
 
-def parse_job_create(body: bytes) -> JobCreate:
+def _json_object(body: bytes) -> dict[str, Any]:
+    """The body's JSON object, nulls dropped (an omitted field and a null one both take the default)."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(422, "Malformed JSON body") from None
     if not isinstance(data, dict):
         raise ApiError(422, "The body must be a JSON object")
-    data = {name: value for name, value in data.items() if value is not None}
-    for name in sorted(set(data) - set(JobCreate.model_fields)):
-        if name in NOT_YET_SUPPORTED:
-            raise ApiError(400, f"Field '{name}' is not supported by this server yet")
-        raise ApiError(400, f"Unknown field '{name}'")
+    return {name: value for name, value in data.items() if value is not None}
+
+
+def _validated_create(data: dict[str, Any], where: str = "") -> JobCreate:
+    """``where``: the position of these fields in the body (e.g. ``jobs[2].``), for the error message."""
+    unknown = sorted(set(data) - set(JobCreate.model_fields))
+    if unknown:
+        raise ApiError(400, f"Unknown field '{where}{unknown[0]}'")
     try:
         job = JobCreate.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "body"
+        field = where + (".".join(str(part) for part in error["loc"]) or "body")
         if error["type"] == "missing":
             raise ApiError(400, f"Field '{field}' is required") from None
         status = 422 if _is_type_error(error["type"]) else 400
@@ -281,13 +373,57 @@ def _check_live(options: JobOptions) -> None:
         raise ApiError(400, f"Invalid value for '{name}': a live recording cannot be clipped; use max_duration")
 
 
-def check_limits(job: JobCreate, limits: JobLimits) -> None:
-    """What this server's limits refuse outright, before the job starts."""
-    if job.max_duration is not None and job.max_duration > limits.max_duration_seconds:
-        raise ApiError(
-            400,
-            f"Invalid value for 'max_duration': over this server's limit of {limits.max_duration_seconds} s",
-        )
+def parse_job_create(body: bytes) -> JobCreate:
+    return _validated_create(_json_object(body))
+
+
+MAX_BULK_JOBS = 100
+BULK_REFUSED = ("storage", "paused")
+"""Shared options ``POST /jobs/bulk`` does not take (per contract); ``webhook_url`` it does, beyond it."""
+
+
+class BulkEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    url: str
+    filename: str | None = None
+
+
+BULK_CREATE_SCHEMA = {
+    **JOB_CREATE_SCHEMA,
+    "description": "Up to 100 URLs (each with an optional filename) and the create options they share.",
+    "properties": {
+        "jobs": {"type": "array", "minItems": 1, "maxItems": MAX_BULK_JOBS, "items": BulkEntry.model_json_schema()},
+        **{
+            name: spec
+            for name, spec in JOB_CREATE_SCHEMA["properties"].items()
+            if name not in ("url", "filename", *BULK_REFUSED)
+        },
+    },
+    "required": ["jobs"],
+}
+
+
+def parse_bulk_create(body: bytes) -> list[JobCreate]:
+    """One checked create per entry: the shared options with the entry's url and filename."""
+    shared = _json_object(body)
+    entries = shared.pop("jobs", None)
+    for name in BULK_REFUSED:
+        if name in shared:
+            raise ApiError(400, f"Field '{name}' is not accepted by /jobs/bulk")
+    if not isinstance(entries, list) or not entries:
+        raise ApiError(400, "Field 'jobs' is required: a list of 1 to 100 {url, filename?} objects")
+    if len(entries) > MAX_BULK_JOBS:
+        raise ApiError(400, f"Invalid value for 'jobs': at most {MAX_BULK_JOBS} jobs, got {len(entries)}")
+    creates = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ApiError(422, f"Invalid value for 'jobs[{i}]': each job is an object {{url, filename?}}")
+        unknown = sorted(set(entry) - set(BulkEntry.model_fields))
+        if unknown:
+            raise ApiError(400, f"Unknown field 'jobs[{i}].{unknown[0]}'")
+        creates.append(_validated_create({**shared, **entry}, f"jobs[{i}]."))
+    return creates
 
 
 def _check_codecs(options: JobOptions) -> None:

@@ -72,7 +72,9 @@ async def start_job_workflow(temporal: Client, settings: Settings, job: JobInput
 def job_input_from_row(row: dict[str, Any], settings: Settings) -> JobInput:
     """The workflow input of a stored job: its echoed create parameters are a valid create body."""
     create = JobCreate.model_validate({"url": row["url"], **row["request"]})
-    return create.job_input(str(row["id"]), row["api_key_id"], row["created_at"], settings)
+    batch_id = str(row["batch_id"]) if row.get("batch_id") else None
+    limits = row["limits"] or settings.job_limits()  # rows from before per-job limits ran with the server's
+    return create.job_input(str(row["id"]), row["api_key_id"], row["created_at"], settings, limits, batch_id)
 
 
 async def confirm_started(svc: Services, job_id: uuid.UUID) -> None:

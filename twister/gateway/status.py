@@ -49,6 +49,8 @@ def finished_document(row: dict[str, Any], urls: dict[str, str]) -> dict[str, An
     if "thumbnail_url" in urls:
         document["thumbnail_url"] = urls["thumbnail_url"]
     document.update({name: row[name] for name in FINISHED_FIELDS if row[name] is not None})
+    if row["batch_id"]:
+        document["batch_id"] = str(row["batch_id"])
     document.update({name: value for name, value in row["request"].items() if name not in document})
     return document
 

@@ -23,9 +23,11 @@ class MediaInfo:
         return "audio"
 
 
-def probe(ffprobe: str, path: Path) -> MediaInfo:
+def probe(ffprobe: str, source: Path | str, proxy: str | None = None) -> MediaInfo:
+    """``source``: a file, or a URL (read through ``proxy``, only as far as ffprobe needs)."""
+    through = ["-http_proxy", proxy] if proxy else []
     completed = subprocess.run(
-        [ffprobe, "-v", "error", "-print_format", "json", "-show_streams", "-show_format", str(path)],
+        [ffprobe, "-v", "error", *through, "-print_format", "json", "-show_streams", "-show_format", str(source)],
         capture_output=True,
         text=True,
         timeout=60,

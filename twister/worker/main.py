@@ -18,6 +18,7 @@ from temporalio.worker import FixedSizeSlotSupplier, Worker, WorkerTuner
 from twister import db
 from twister.activities.download import DownloadActivities
 from twister.activities.host import HostActivities
+from twister.activities.inspect import InspectActivities
 from twister.activities.mux import MuxActivities
 from twister.activities.persist import PersistActivities
 from twister.activities.upload import UploadActivities
@@ -31,9 +32,12 @@ from twister.storage import S3Target, s3_client
 from twister.worker.slots import AssignmentSlotSupplier, JobSlots
 from twister.worker.sweep import sweep_forever
 from twister.worker.workdirs import WorkDirs
-from twister.workflows import DownloadJobWorkflow
+from twister.workflows import DownloadJobWorkflow, InspectUrlWorkflow
 
 log = logging.getLogger(__name__)
+
+INSPECT_THREADS = 4
+"""URLs one worker looks at concurrently (POST /metadata, playlist detection); each takes a thread."""
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
@@ -52,6 +56,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     with (
         EgressProxy(settings.allowed_network_list, blocked) as egress,
         ThreadPoolExecutor(max_workers=2 * settings.worker_max_jobs + 2) as executor,
+        ThreadPoolExecutor(max_workers=INSPECT_THREADS) as inspect_executor,
     ):
         download = DownloadActivities(settings, workdirs, egress.url)
         box = SecretBox.from_settings(settings)
@@ -63,16 +68,21 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             s3, settings.s3_bucket, settings.upload_part_bytes, own_storage, asyncio.get_running_loop(), egress.url
         )
         webhook = WebhookActivities(settings, pool, s3, egress.url, blocked)
+        inspect = InspectActivities(settings, egress.url)
         shared_worker = Worker(
             client,
             task_queue=settings.temporal_task_queue,
-            workflows=[DownloadJobWorkflow],
+            workflows=[DownloadJobWorkflow, InspectUrlWorkflow],
             activities=[
                 persist.record_outcome,
                 persist.record_webhook_status,
                 webhook.deliver_webhook,
                 webhook.deliver_progress,
+                webhook.deliver_batch_webhook,
+                webhook.alert_slack,
+                inspect.inspect_url,
             ],
+            activity_executor=inspect_executor,
         )
         assignment_worker = Worker(
             client,

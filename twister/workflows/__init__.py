@@ -1,3 +1,4 @@
+from twister.workflows.inspect import InspectUrlWorkflow
 from twister.workflows.job import DownloadJobWorkflow
 
-__all__ = ["DownloadJobWorkflow"]
+__all__ = ["DownloadJobWorkflow", "InspectUrlWorkflow"]

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from twister.models import (
         NON_RETRYABLE_ERRORS,
         ActivityName,
+        BatchCompletedRequest,
         DownloadResult,
         ErrorKind,
         ErrorType,
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         ProgressStage,
         ProgressWebhookRequest,
         SideFile,
+        SlackAlertRequest,
         StepRequest,
         UploadRequest,
         UploadResult,
@@ -134,12 +136,16 @@ class DownloadJobWorkflow:
         outcome.upload_retries = self._retries(ActivityName.UPLOAD)
         if job.webhook_url:
             outcome.webhook_status = WebhookStatus.PENDING
-        await self._persist(ActivityName.RECORD_OUTCOME, job.job_id, outcome)
+        ended_batch = await self._persist(ActivityName.RECORD_OUTCOME, job.job_id, outcome)
         # Only now: a terminal memo sends the gateway to the row, which holds the full document.
         self._set_state(outcome.status, outcome.step)
         if job.webhook_url:
             outcome.webhook_status = await self._notify(job, job.webhook_url, outcome)
             await self._persist(ActivityName.RECORD_WEBHOOK_STATUS, job.job_id, outcome.webhook_status)
+            if ended_batch and job.batch_id:
+                await self._notify_batch(job, job.batch_id, job.webhook_url)
+        if outcome.status != JobStatus.COMPLETED:
+            await self._alert(job, outcome)
         return outcome
 
     async def _process(self, job: JobInput) -> tuple[DownloadResult, MuxResult, UploadResult]:
@@ -264,9 +270,9 @@ class DownloadJobWorkflow:
                 "could not remove the work directory of %s on %s; its sweep will", job.job_id, queue
             )
 
-    async def _persist(self, name: ActivityName, *args: Any) -> None:
+    async def _persist(self, name: ActivityName, *args: Any) -> Any:
         """Retried until the database answers: an accepted job must reach its terminal row."""
-        await workflow.execute_activity(
+        return await workflow.execute_activity(
             name,
             args=list(args),
             start_to_close_timeout=_SHORT,
@@ -308,6 +314,30 @@ class DownloadJobWorkflow:
             workflow.logger.warning("webhook for %s failed: %s", job.job_id, err.cause)
             return WebhookStatus.FAILED
         return WebhookStatus.DELIVERED
+
+    async def _alert(self, job: JobInput, outcome: JobOutcome) -> None:
+        """The key's Slack alert for a job that did not complete; an alert that cannot go out is dropped."""
+        try:
+            await workflow.execute_activity(
+                ActivityName.ALERT_SLACK,
+                SlackAlertRequest(job.job_id, job.api_key_id, job.url, outcome),
+                start_to_close_timeout=timedelta(seconds=job.policy.webhook_timeout + 10),
+                retry_policy=self._retry(job, job.policy.webhook_max_attempts),
+            )
+        except ActivityError as err:
+            workflow.logger.warning("slack alert for %s failed: %s", job.job_id, err.cause)
+
+    async def _notify_batch(self, job: JobInput, batch_id: str, webhook_url: str) -> None:
+        """``batch_completed``, sent by the job whose end finished its batch."""
+        try:
+            await workflow.execute_activity(
+                ActivityName.DELIVER_BATCH_WEBHOOK,
+                BatchCompletedRequest(batch_id, job.api_key_id, webhook_url),
+                start_to_close_timeout=timedelta(seconds=job.policy.webhook_timeout + 10),
+                retry_policy=self._retry(job, job.policy.webhook_max_attempts),
+            )
+        except ActivityError as err:
+            workflow.logger.warning("batch webhook for %s failed: %s", batch_id, err.cause)
 
     @staticmethod
     def _retry(job: JobInput, maximum_attempts: int) -> RetryPolicy:
