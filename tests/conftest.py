@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.media_site import MediaLibrary, MediaSite, generate_media
+from tests.openapi_check import responses_checked_against_openapi
 from twister.config import Settings
 from twister.embedded.children import isolated_settings, twister_process, wait_gateway_ready, wait_worker_ready
 from twister.embedded.process import ManagedProcess
@@ -39,6 +40,13 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         webhook_max_attempts=3,
         workdir_sweep_interval=1.0,
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def openapi_checked(settings: Settings) -> Iterator[list[str]]:
+    """Every gateway response of the suite must match /openapi.json (see tests/openapi_check.py)."""
+    with responses_checked_against_openapi(settings) as seen:
+        yield seen
 
 
 @pytest.fixture(scope="session")

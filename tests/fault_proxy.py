@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 from typing import Literal, Self
+from urllib.parse import urlsplit
 
 from twister.embedded.process import free_port
 
@@ -116,3 +117,9 @@ class FaultProxy:
             for end in (source, target):
                 with contextlib.suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
+
+
+def via(url: str, proxy: FaultProxy) -> str:
+    """``url`` (a DSN or an http URL on 127.0.0.1, credentials kept) pointed at ``proxy`` instead."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=f"{parts.netloc.rsplit(':', 1)[0]}:{proxy.port}").geturl()

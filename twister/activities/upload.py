@@ -22,6 +22,7 @@ from twister.media.containers import CONTAINERS
 from twister.models import ActivityName, ErrorType, SideFile, UploadRequest, UploadResult
 from twister.storage import S3Target, target_client
 from twister.worker.heartbeat import Heartbeat
+from twister.worker.metrics import count_bytes
 from twister.worker.workdirs import files_gone
 
 if TYPE_CHECKING:
@@ -99,6 +100,7 @@ class UploadActivities:
                 attempt,
                 type=ErrorType.STORAGE_FAILED,
             ) from None
+        count_bytes("uploaded", path.stat().st_size)
 
     def _upload(self, request: UploadRequest) -> UploadResult:
         attempt = activity.info().attempt
@@ -145,6 +147,7 @@ class UploadActivities:
                         attempt,
                         type=ErrorType.STORAGE_FAILED,
                     ) from None
+        count_bytes("uploaded", size)
         for side in request.side_files:  # small files beside the video (subtitles, thumbnail)
             self._put_side_file(bucket, side, attempt)
         seconds = max(time.monotonic() - started, 1e-3)

@@ -16,6 +16,7 @@ from twister.gateway.errors import ApiError
 from twister.gateway.quota import job_limits, too_many_unfinished, unfinished_limit, within_caps
 from twister.gateway.schemas import JobCreate, PlaylistCreated, VideoJob
 from twister.gateway.starts import StartUnconfirmed, TemporalUnreachable, confirm_started, start_job_workflow
+from twister.logs import job_context
 from twister.models import JobInput, PlaylistEntry
 from twister.net.guard import UnsafeUrlError, check_url
 from twister.storage import S3Target, StorageRefused, probe_target
@@ -53,21 +54,23 @@ async def check_delivery(svc: Services, job: JobCreate) -> S3Target | None:
 async def start_single(svc: Services, job: JobCreate, new: db.NewJob, api_key_id: int, created_at: int) -> None:
     """Starts a just-written job's workflow; if Temporal is provably unreachable, the job is undone (503)."""
     job_id, limits = new.id, new.limits or svc.settings.job_limits()
-    try:
-        await start_job_workflow(
-            svc.temporal, svc.settings, job.job_input(str(job_id), api_key_id, created_at, svc.settings, limits)
-        )
-    except TemporalUnreachable as exc:
-        await db.delete_job(svc.pool, job_id)
-        log.warning("could not start job %s: %s", job_id, exc)
-        raise ApiError(
-            503, "The workflow service (Temporal) is unreachable; the job was not created. Try again shortly."
-        ) from None
-    except StartUnconfirmed as exc:
-        # It may have started anyway: the job is kept, and the reconciler makes sure it runs.
-        log.warning("start of job %s unconfirmed (%s); the reconciler will confirm it", job_id, exc)
-    else:
-        await confirm_started(svc, job_id)
+    with job_context(job_id):
+        try:
+            await start_job_workflow(
+                svc.temporal, svc.settings, job.job_input(str(job_id), api_key_id, created_at, svc.settings, limits)
+            )
+        except TemporalUnreachable as exc:
+            await db.delete_job(svc.pool, job_id)
+            log.warning("could not start job %s: %s", job_id, exc)
+            raise ApiError(
+                503, "The workflow service (Temporal) is unreachable; the job was not created. Try again shortly."
+            ) from None
+        except StartUnconfirmed as exc:
+            # It may have started anyway: the job is kept, and the reconciler makes sure it runs.
+            log.warning("start of job %s unconfirmed (%s); the reconciler will confirm it", job_id, exc)
+        else:
+            await confirm_started(svc, job_id)
+        log.info("job %s created", job_id)
 
 
 async def start_accepted(svc: Services, inputs: list[JobInput]) -> None:
@@ -77,12 +80,13 @@ async def start_accepted(svc: Services, inputs: list[JobInput]) -> None:
 
     async def start(job: JobInput) -> None:
         async with gate:
-            try:
-                await start_job_workflow(svc.temporal, svc.settings, job)
-            except (TemporalUnreachable, StartUnconfirmed) as exc:
-                log.warning("job %s not started yet (%s); the reconciler will start it", job.job_id, exc)
-                return
-            await confirm_started(svc, uuid.UUID(job.job_id))
+            with job_context(job.job_id):
+                try:
+                    await start_job_workflow(svc.temporal, svc.settings, job)
+                except (TemporalUnreachable, StartUnconfirmed) as exc:
+                    log.warning("job %s not started yet (%s); the reconciler will start it", job.job_id, exc)
+                    return
+                await confirm_started(svc, uuid.UUID(job.job_id))
 
     await asyncio.gather(*(start(job) for job in inputs))
 

@@ -13,11 +13,15 @@ from twister import db
 from twister.config import Settings
 from twister.crypto import SecretBox
 from twister.gateway.errors import ApiError
+from twister.gateway.listeners import StreamLimit
 from twister.gateway.rate_limit import RateLimiter
+from twister.gateway.watch import StatusWatcher
 from twister.net.guard import Endpoint
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from twister.gateway.metrics import GatewayMetrics
 
 
 @dataclass
@@ -26,9 +30,14 @@ class Services:
     pool: asyncpg.Pool
     temporal: Client
     s3: S3Client
+    s3_probe: S3Client
+    """Short timeouts, one attempt: for /ready."""
+    metrics: GatewayMetrics
     rate_limiter: RateLimiter
     blocked_endpoints: frozenset[Endpoint]
     box: SecretBox
+    watcher: StatusWatcher
+    event_streams: StreamLimit
 
 
 def services(request: Request) -> Services:

@@ -1,10 +1,9 @@
-"""``/jobs`` routes: thin, the work is in schemas, starts, status and the workflow."""
+"""``/jobs`` routes: thin, the work is in schemas, admission, documents, lifecycle and the workflow."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -19,9 +18,9 @@ from twister.gateway.admission import (
     create_playlist,
     start_single,
 )
-from twister.gateway.deps import ApiKeyDep, Services, ServicesDep
+from twister.gateway.deps import ApiKeyDep, ServicesDep
+from twister.gateway.documents import job_document, owned_row
 from twister.gateway.errors import ApiError
-from twister.gateway.files import presigned_files
 from twister.gateway.inspect import SourceProblem, could_be_playlist, inspect_url
 from twister.gateway.quota import job_limits, too_many_unfinished, unfinished_limit, within_caps
 from twister.gateway.schemas import (
@@ -41,8 +40,7 @@ from twister.gateway.schemas import (
     parse_bulk_create,
     parse_job_create,
 )
-from twister.gateway.status import active_document, finished_document
-from twister.models import ErrorKind, JobOutcome, JobStatus, JobStep
+from twister.models import JobStatus
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -89,45 +87,12 @@ async def create_job(
             raise ApiError(409, "This x-idempotency-key was used with a different request body; use a new key")
         return JSONResponse({"job_id": str(admission.job_id), "cached": True}, status_code=200)
     await start_single(svc, job, new, key.id, created_at)
-    log.info("job %s created", new.id)
     return JSONResponse({"job_id": str(new.id)}, status_code=201)
-
-
-def ended_without_result(finished_at: int) -> JobOutcome:
-    """The outcome of a job whose workflow closed without writing one."""
-    return JobOutcome(
-        status=JobStatus.FAILED,
-        step=JobStep.FINISHED,
-        finished_at=finished_at,
-        error="The job's workflow ended without a result (terminated by an operator); retry the job.",
-        error_type=ErrorKind.ERROR,
-    )
-
-
-def _parse_job_id(job_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(job_id)
-    except ValueError:
-        raise ApiError(404, "Job not found") from None
 
 
 @router.get("/jobs/{job_id}", responses=ERROR_RESPONSES)
 async def get_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> dict[str, Any]:
-    job_uuid = _parse_job_id(job_id)
-    row = await db.get_job(svc.pool, job_uuid, key.id)
-    if row is None:
-        raise ApiError(404, "Job not found")
-    if row["finished_at"] is None:
-        document = await active_document(svc.temporal, row, timedelta(seconds=svc.settings.temporal_rpc_timeout))
-        if document is not None:
-            return document
-        row = await db.get_job(svc.pool, job_uuid, key.id) or row
-    if row["finished_at"] is None:
-        # The workflow closed without writing its outcome: terminated (or timed out) in Temporal.
-        await db.record_outcome(svc.pool, job_uuid, ended_without_result(db.now_ms()), only_unfinished=True)
-        row = await db.get_job(svc.pool, job_uuid, key.id) or row
-    urls = await presigned_files(svc, row) if row["status"] == JobStatus.COMPLETED else {}
-    return finished_document(row, urls)
+    return await job_document(svc, await owned_row(svc, job_id, key))
 
 
 @router.get("/jobs", responses=ERROR_RESPONSES, response_model_exclude_none=True)
@@ -155,16 +120,9 @@ def _status_filter(status: str | None) -> JobStatus | None:
     return found
 
 
-async def _own_job(svc: Services, job_id: str, key: db.ApiKey) -> dict[str, Any]:
-    row = await db.get_job(svc.pool, _parse_job_id(job_id), key.id)
-    if row is None:
-        raise ApiError(404, "Job not found")
-    return row
-
-
 @router.delete("/jobs/{job_id}", responses=ERROR_RESPONSES)
 async def cancel_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> JobCancelled:
-    row = await _own_job(svc, job_id, key)
+    row = await owned_row(svc, job_id, key)
     await lifecycle.cancel(svc, row)
     log.info("job %s cancelled", row["id"])
     return JobCancelled(job_id=str(row["id"]))
@@ -172,7 +130,7 @@ async def cancel_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> JobCancel
 
 @router.post("/jobs/{job_id}/retry", status_code=201, responses=ERROR_RESPONSES)
 async def retry_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> JobRetried:
-    row = await _own_job(svc, job_id, key)
+    row = await owned_row(svc, job_id, key)
     new_id = await lifecycle.retry(svc, row, key)
     log.info("job %s retried as %s", row["id"], new_id)
     return JobRetried(job_id=str(new_id), original_job_id=str(row["id"]))
@@ -180,7 +138,7 @@ async def retry_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> JobRetried
 
 @router.delete("/jobs/{job_id}/file", responses=ERROR_RESPONSES)
 async def delete_job_file(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> FileDeleted:
-    row = await _own_job(svc, job_id, key)
+    row = await owned_row(svc, job_id, key)
     deleted = await lifecycle.delete_file(svc, row)
     return FileDeleted(job_id=str(row["id"]), deleted_key=deleted)
 

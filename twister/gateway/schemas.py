@@ -257,14 +257,12 @@ MAX_PAGE = 100
 class JobSummary(BaseModel):
     """A job in ``GET /jobs``."""
 
-    model_config = ConfigDict(json_schema_mode_override="serialization")
-
     id: str
     url: str
     status: str
     step: str
-    error: str | None
     created_at: int
+    error: str | None = None
     s3_key: str | None = None
     finished_at: int | None = None
     file_size: int | None = None

@@ -25,6 +25,7 @@ from twister.config import Settings
 from twister.gateway.deps import Services
 from twister.gateway.errors import DATABASE_ERRORS
 from twister.gateway.schemas import JobCreate
+from twister.logs import job_context
 from twister.models import JobInput, JobStatus, JobStep
 from twister.workflows import DownloadJobWorkflow
 
@@ -92,13 +93,14 @@ async def reconcile_starts(svc: Services) -> int:
     rows = await db.jobs_awaiting_start(svc.pool, db.now_ms() - grace_ms, RECONCILE_BATCH)
     confirmed = 0
     for row in rows:
-        try:
-            await start_job_workflow(svc.temporal, settings, job_input_from_row(row, settings))
-        except (TemporalUnreachable, StartUnconfirmed) as exc:
-            log.warning("job starts still unconfirmed, Temporal: %s", exc)
-            break
-        await confirm_started(svc, row["id"])
-        log.info("job %s: workflow start confirmed by the reconciler", row["id"])
+        with job_context(row["id"]):
+            try:
+                await start_job_workflow(svc.temporal, settings, job_input_from_row(row, settings))
+            except (TemporalUnreachable, StartUnconfirmed) as exc:
+                log.warning("job starts still unconfirmed, Temporal: %s", exc)
+                break
+            await confirm_started(svc, row["id"])
+            log.info("job %s: workflow start confirmed by the reconciler", row["id"])
         confirmed += 1
     return confirmed
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 
@@ -55,16 +55,30 @@ def finished_document(row: dict[str, Any], urls: dict[str, str]) -> dict[str, An
     return document
 
 
-async def active_document(client: Client, row: dict[str, Any], rpc_timeout: timedelta) -> dict[str, Any] | None:
-    """Status of a running job from ``describe()``, which needs no worker. None when the job has
+@dataclass(frozen=True)
+class LiveState:
+    """What ``describe()`` tells of a running job: the memo's status and step, and the running
+    step's last progress."""
+
+    status: str
+    step: str
+    progress: dict[str, Any] | None = None
+
+
+QUEUED = LiveState(JobStatus.PENDING, JobStep.QUEUED)
+"""A job whose workflow Temporal does not know (yet): its start is still being confirmed."""
+
+
+async def read_live_state(client: Client, job_id: str, rpc_timeout: timedelta) -> LiveState | None:
+    """The state of a running job from ``describe()``, which needs no worker. None when the job has
     finished in the meantime: its row then holds the answer (the workflow writes the row before it
     sets a terminal memo, and may run on to deliver the webhook)."""
     try:
-        description = await client.get_workflow_handle(str(row["id"])).describe(rpc_timeout=rpc_timeout)
+        description = await client.get_workflow_handle(job_id).describe(rpc_timeout=rpc_timeout)
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
-        return base_document(row, JobStatus.PENDING, JobStep.QUEUED)
+        return QUEUED
     if (
         description.raw_description.workflow_execution_info.status
         != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
@@ -74,11 +88,16 @@ async def active_document(client: Client, row: dict[str, Any], rpc_timeout: time
     status = str(memo.get("status", JobStatus.PENDING))
     if status in TERMINAL_STATUSES:
         return None
-    document = base_document(row, status, str(memo.get("step", JobStep.QUEUED)))
-    if status == JobStatus.PROCESSING:
-        progress = await _progress(client, description.raw_description.pending_activities)
-        if progress:
-            document["progress"] = progress
+    pending = description.raw_description.pending_activities
+    progress = await _progress(client, pending) if status == JobStatus.PROCESSING else None
+    return LiveState(status, str(memo.get("step", JobStep.QUEUED)), progress)
+
+
+def live_document(row: dict[str, Any], state: LiveState) -> dict[str, Any]:
+    """The document of a running job: the base fields, and ``progress`` while a step reports it."""
+    document = base_document(row, state.status, state.step)
+    if state.progress:
+        document["progress"] = state.progress
     return document
 
 

@@ -29,6 +29,7 @@ from twister.models import assignment_queue
 from twister.net.egress import EgressProxy
 from twister.net.infrastructure import infrastructure_endpoints
 from twister.storage import S3Target, s3_client
+from twister.worker.metrics import ActivityObserver, worker_runtime
 from twister.worker.slots import AssignmentSlotSupplier, JobSlots
 from twister.worker.sweep import sweep_forever
 from twister.worker.workdirs import WorkDirs
@@ -41,7 +42,11 @@ INSPECT_THREADS = 4
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        runtime=worker_runtime(settings.worker_metrics_address),
+    )
     pool = await db.create_pool(settings.database_url, settings.database_timeout)
     await db.migrate(pool)
     s3 = s3_client(settings)
@@ -69,6 +74,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         )
         webhook = WebhookActivities(settings, pool, s3, egress.url, blocked)
         inspect = InspectActivities(settings, egress.url)
+        interceptors = [ActivityObserver()]
         shared_worker = Worker(
             client,
             task_queue=settings.temporal_task_queue,
@@ -83,6 +89,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
                 inspect.inspect_url,
             ],
             activity_executor=inspect_executor,
+            interceptors=interceptors,
         )
         assignment_worker = Worker(
             client,
@@ -94,6 +101,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
                 local_activity_supplier=FixedSizeSlotSupplier(1),
                 nexus_supplier=FixedSizeSlotSupplier(1),
             ),
+            interceptors=interceptors,
         )
         host_worker = Worker(
             client,
@@ -101,8 +109,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             activities=[download.download, mux.mux, upload.upload, host.remove_workdir],
             activity_executor=executor,
             max_concurrent_activities=2 * settings.worker_max_jobs,
+            interceptors=interceptors,
         )
         log.info("worker ready on %s (host queue %s)", settings.temporal_task_queue, host_queue)
+        if settings.worker_metrics_address:
+            log.info("worker metrics at http://%s/metrics", settings.worker_metrics_address)
         try:
             async with shared_worker, assignment_worker, host_worker:
                 await stop.wait()
