@@ -79,7 +79,7 @@ def test_stream_that_ends_is_recorded_to_its_end_with_progress_in_seconds(
 ) -> None:
     segments = 8
     url = media.live_url(segments)
-    job, progress = follow(api, submit(api, url=url))
+    job, progress = follow(api, submit(api, url=url, download_thumbnail=True))
     fetched = fetched_segments(media, url)
     assert fetched == list(range(fetched[0], segments)), fetched  # from the live edge to the last one
     assert abs(delivered_duration(settings, job, tmp_path) - (segments - fetched[0])) <= TOLERANCE
@@ -87,6 +87,8 @@ def test_stream_that_ends_is_recorded_to_its_end_with_progress_in_seconds(
     recorded = [p["recorded_seconds"] for p in recording]
     assert len(set(recorded)) >= 3 and recorded == sorted(recorded), progress  # it grew while it was recorded
     assert 0 < recorded[-1] <= segments and recording[-1]["downloaded_bytes"] > 0
+    thumbnail = ffprobe_json(settings, fetch(job["thumbnail_url"], tmp_path / "thumbnail.jpg"))  # a frame of it
+    assert [s["codec_name"] for s in thumbnail["streams"]] == ["mjpeg"]
 
 
 def test_live_from_start_gets_the_segments_published_before_the_job(

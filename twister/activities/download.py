@@ -295,7 +295,8 @@ class DownloadActivities:
         record(self._settings.ffmpeg_path, args, self._proxy, workdir / "recording.log", watch)
         probed = probe(self._settings.ffprobe_path, output)
         extract_ms, download_ms = int((began - started) * 1000), int((time.monotonic() - began) * 1000)
-        return self._result(info.get("title"), [output], [probed], extract_ms, download_ms, attempt)
+        result = self._result(info.get("title"), [output], [probed], extract_ms, download_ms, attempt)
+        return dataclasses.replace(result, thumbnail_path=self._thumbnail(workdir, options, result))
 
     @staticmethod
     def _subtitle_lang(workdir: Path, options: JobOptions) -> str | None:
