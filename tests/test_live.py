@@ -42,7 +42,7 @@ def wait_until_published(media: MediaSite, url: str, segments: int) -> None:
         time.sleep(0.1)
 
 
-def follow(api: httpx.Client | TestClient, job_id: str, timeout: float = 60) -> tuple[dict[str, Any], list[Any]]:
+def follow(api: httpx.Client, job_id: str, timeout: float = 60) -> tuple[dict[str, Any], list[Any]]:
     """Polls the job to its end; returns the final document and every ``progress`` seen on the way."""
     deadline = time.monotonic() + timeout
     seen: list[Any] = []
