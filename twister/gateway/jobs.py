@@ -22,7 +22,7 @@ from twister.gateway.deps import ApiKeyDep, ServicesDep
 from twister.gateway.documents import job_document, owned_row
 from twister.gateway.errors import ApiError
 from twister.gateway.inspect import SourceProblem, could_be_playlist, inspect_url
-from twister.gateway.quota import job_limits, too_many_unfinished, unfinished_limit, within_resolution
+from twister.gateway.quota import job_limits, too_many_unfinished, unfinished_limit, within_caps
 from twister.gateway.schemas import (
     BULK_CREATE_SCHEMA,
     ERROR_RESPONSES,
@@ -64,7 +64,7 @@ async def create_job(
     key: ApiKeyDep,
     x_idempotency_key: Annotated[str | None, Header(description="A repeat returns the first job.")] = None,
 ) -> JSONResponse:
-    job = within_resolution(key, parse_job_create(await request.body()))
+    job = within_caps(svc, key, parse_job_create(await request.body()))
     idempotency = (idempotency_key(x_idempotency_key), job.request_hash()) if x_idempotency_key is not None else None
     await check_source(svc, job.url, "url")
     storage = await check_delivery(svc, job)

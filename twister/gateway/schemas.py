@@ -33,15 +33,6 @@ from twister.models import (
 )
 from twister.storage import S3Target
 
-NOT_YET_SUPPORTED = frozenset(
-    {
-        "live_recording",
-        "live_from_start",
-        "max_duration",
-        "wait_for_video",
-    }
-)
-
 
 def has_control_characters(value: str) -> bool:
     """NUL and the other C0 controls, and DEL: never valid in a URL, a name or a header value here."""
@@ -155,6 +146,10 @@ class JobCreate(BaseModel):
         default=None, min_length=1, max_length=10
     )
     download_thumbnail: bool = False
+    live_recording: bool | None = Field(default=None, description="Left out: record the source when it is live")
+    live_from_start: bool = False
+    max_duration: int | None = Field(default=None, ge=1, description="Seconds after which a live recording stops")
+    wait_for_video: bool = False
     clip_start: float | None = Field(default=None, description='"HH:MM:SS", "MM:SS" or seconds')
     clip_end: float | None = Field(default=None, description='"HH:MM:SS", "MM:SS" or seconds')
     webhook_url: str | None = Field(default=None, min_length=1, max_length=4096)
@@ -373,10 +368,9 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 def _validated_create(data: dict[str, Any], where: str = "") -> JobCreate:
     """``where``: the position of these fields in the body (e.g. ``jobs[2].``), for the error message."""
-    for name in sorted(set(data) - set(JobCreate.model_fields)):
-        if name in NOT_YET_SUPPORTED:
-            raise ApiError(400, f"Field '{where}{name}' is not supported by this server yet")
-        raise ApiError(400, f"Unknown field '{where}{name}'")
+    unknown = sorted(set(data) - set(JobCreate.model_fields))
+    if unknown:
+        raise ApiError(400, f"Unknown field '{where}{unknown[0]}'")
     try:
         job = JobCreate.model_validate(data)
     except ValidationError as exc:
@@ -393,7 +387,22 @@ def _validated_create(data: dict[str, Any], where: str = "") -> JobCreate:
     if job.clip_start is not None and job.clip_end is not None and job.clip_end <= job.clip_start:
         raise ApiError(400, "Invalid value for 'clip_end': it must be after clip_start")
     _check_codecs(job.options())
+    _check_live(job.options())
     return job
+
+
+def _check_live(options: JobOptions) -> None:
+    """The live options need a recording: none of them goes with ``live_recording: false``, and a
+    recording is bounded by ``max_duration``, not cut like a clip."""
+    if options.live_recording is False:
+        for name in ("live_from_start", "max_duration"):
+            if getattr(options, name):
+                raise ApiError(
+                    400, f"Invalid value for '{name}': it applies to live recordings, and live_recording is false"
+                )
+    if options.live_recording and options.clipped:
+        name = "clip_start" if options.clip_start is not None else "clip_end"
+        raise ApiError(400, f"Invalid value for '{name}': a live recording cannot be clipped; use max_duration")
 
 
 def parse_job_create(body: bytes) -> JobCreate:

@@ -71,6 +71,18 @@ def _error_type(err: BaseException) -> str | None:
     return cause.type if isinstance(cause, ApplicationError) else None
 
 
+def _start_to_close(job: JobInput, step: ActivityName) -> timedelta:
+    """The longest attempt of a host step. A download that may record a live stream (one not asked to
+    skip live recording) also gets the recording's time, and the wait for a stream that has not started."""
+    seconds = job.policy.download_timeout
+    if step == ActivityName.DOWNLOAD:
+        if job.options.live_recording is not False:
+            seconds += job.limits.recording_seconds(job.options)
+        if job.options.wait_for_video:
+            seconds += job.limits.max_wait_for_video_seconds
+    return timedelta(seconds=seconds)
+
+
 def _host_lost(err: ActivityError) -> bool:
     cause = err.cause
     return isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START
@@ -235,7 +247,7 @@ class DownloadJobWorkflow:
                 result_type=result_type,
                 task_queue=queue,
                 schedule_to_start_timeout=timedelta(seconds=policy.host_schedule_to_start_timeout),
-                start_to_close_timeout=timedelta(seconds=policy.download_timeout),
+                start_to_close_timeout=_start_to_close(job, name),
                 heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout),
                 retry_policy=self._retry(job, max_retries + 1),
                 cancellation_type=self._host_step_cancellation(),
