@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from twister.media.binaries import die_with_worker
+from twister.net.egress import without_proxy_variables
 
 WATCH_INTERVAL = 0.5
 """How often (s) the recording's progress is looked at, also while the stream stalls."""
@@ -107,8 +108,7 @@ def record(
 
 def _through_proxy(proxy: str) -> dict[str, str]:
     """ffmpeg's environment: every HTTP(S) request through ``proxy``, with no bypass list."""
-    env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "http_proxy", "https_proxy")}
-    return env | {"http_proxy": proxy}
+    return without_proxy_variables(os.environ) | {"http_proxy": proxy}
 
 
 def _read_progress(stream: IO[bytes], progress: RecordingProgress) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,7 @@ from twister.activities.webhook import WebhookActivities
 from twister.config import Settings
 from twister.crypto import SecretBox
 from twister.models import assignment_queue
-from twister.net.egress import EgressProxy
+from twister.net.egress import EgressProxy, without_proxy_variables
 from twister.net.infrastructure import infrastructure_endpoints
 from twister.storage import S3Target, s3_client
 from twister.worker.metrics import ActivityObserver, worker_runtime
@@ -42,6 +43,10 @@ INSPECT_THREADS = 4
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    # yt-dlp's ffmpeg inherits this environment: only the egress proxy may carry its requests
+    kept = without_proxy_variables(os.environ)
+    os.environ.clear()
+    os.environ.update(kept)
     client = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
