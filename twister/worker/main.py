@@ -12,6 +12,7 @@ import os
 import socket
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import FixedSizeSlotSupplier, Worker, WorkerTuner
@@ -37,6 +38,9 @@ from twister.worker.workdirs import WorkDirs
 from twister.workflows import DownloadJobWorkflow, InspectUrlWorkflow
 
 log = logging.getLogger(__name__)
+
+CANCEL_NOTICE = timedelta(seconds=1)
+"""The longest a running step goes without hearing that its job was cancelled."""
 
 INSPECT_THREADS = 4
 """URLs one worker looks at concurrently (POST /metadata, playlist detection); each takes a thread."""
@@ -115,6 +119,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             activity_executor=executor,
             max_concurrent_activities=2 * settings.worker_max_jobs,
             interceptors=interceptors,
+            # a step learns of a cancel from its next heartbeat's answer: the SDK's default pace
+            # (up to 80 % of the heartbeat timeout) would let a cancelled job run on for seconds
+            max_heartbeat_throttle_interval=CANCEL_NOTICE,
+            default_heartbeat_throttle_interval=CANCEL_NOTICE,
         )
         log.info("worker ready on %s (host queue %s)", settings.temporal_task_queue, host_queue)
         if settings.worker_metrics_address:
