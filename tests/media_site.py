@@ -4,13 +4,15 @@
 renditions, separate audio rendition), progressive MP4s (landscape and vertical), a VP9/Opus WebM and an HTML
 page with a ``<video>`` tag. ``MediaSite(library)`` serves that folder on 127.0.0.1 with Range support, a
 throttled ``/slow/`` mirror, a redirect (``/redirect?to=URL``), a flaky mirror (``/flaky/<n>/...``) and a
-mirror whose first answer is late (``/delay/<seconds>/...``).
+mirror whose first answer is late (``/delay/<seconds>/...``) and live HLS streams that grow while they are read
+and then end (``MediaSite.live_url``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import mimetypes
 import re
 import socket
@@ -71,6 +73,9 @@ class MediaLibrary:
     page: str = "page.html"
     captioned: str = "captioned.html"  # English WebVTT and German SRT tracks, a poster image
     webm: str = "clip.webm"
+    live: str = "live"  # the segments live streams publish: seg000.ts ... (video and audio muxed)
+    live_segments: int = 12
+    live_segment_seconds: float = 1.0
 
     def path(self, rel: str) -> Path:
         return self.root / rel
@@ -148,7 +153,23 @@ def generate_media(root: Path) -> MediaLibrary:
         "</video>\n</body></html>\n"
     )
     _write_captioned_page(root, lib)
+    _write_live_segments(root, lib, ff)
     return lib
+
+
+def _write_live_segments(root: Path, lib: MediaLibrary, ff: list[str]) -> None:
+    """Segments of one continuous encode (timestamps run on across them), each starting on a keyframe."""
+    seconds = lib.live_segments * lib.live_segment_seconds
+    folder = root / lib.live
+    folder.mkdir(exist_ok=True)
+    _wait([
+        _run([
+            *ff, "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate={FPS}:duration={seconds}",
+            "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate={SAMPLE_RATE}:duration={seconds}",
+            *_X264, *_AAC, "-f", "hls", "-hls_time", str(lib.live_segment_seconds), "-hls_playlist_type", "vod",
+            "-hls_segment_filename", str(folder / "seg%03d.ts"), str(folder / "all.m3u8"),
+        ])
+    ])  # fmt: skip
 
 
 def _write_captioned_page(root: Path, lib: MediaLibrary) -> None:
@@ -198,16 +219,38 @@ def probe(path: Path | str) -> dict[str, Any]:
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
+@dataclass(frozen=True)
+class _LiveStream:
+    """A live stream whose clock started at ``started``: 404 until ``late`` seconds later, then one more
+    segment every segment duration, and ENDLIST once all ``segments`` are out."""
+
+    started: float
+    segments: int
+    late: float
+
+    def published(self, segment_seconds: float, now: float) -> int:
+        elapsed = now - self.started - self.late
+        return 0 if elapsed < 0 else min(self.segments, int(elapsed / segment_seconds) + 1)
+
+    def ended(self, segment_seconds: float, now: float) -> bool:
+        return now - self.started - self.late >= self.segments * segment_seconds
+
+
 @dataclass
 class _SiteState:
-    root: Path
+    library: MediaLibrary
     slow_rate: int
     stopping: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     log: list[tuple[str, str, int]] = field(default_factory=list)
     flaky_hits: dict[str, int] = field(default_factory=dict)
     endless_sent: dict[str, int] = field(default_factory=dict)
+    live: dict[str, _LiveStream] = field(default_factory=dict)
     connections: set[socket.socket] = field(default_factory=set)
+
+    @property
+    def root(self) -> Path:
+        return self.library.root
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -283,6 +326,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._show_feed(body)
         if parts[:1] == ["endless"] and len(parts) == 3 and parts[1].isdigit():
             return self._endless(int(parts[1]), body)
+        if parts[:1] == ["live"] and len(parts) == 3:
+            return self._live(parts[1], parts[2], body)
         if parts[:1] == ["slow"]:
             rate, parts = self.state.slow_rate, parts[1:]
         if any(p in (".", "..") for p in parts):
@@ -326,6 +371,38 @@ class _Handler(BaseHTTPRequestHandler):
             fh.seek(start)
             self._send(fh, length, rate)
 
+    def _live(self, stream_id: str, name: str, body: bool) -> None:
+        """``index.m3u8`` lists the segments published so far (all of them from the first: an event
+        playlist); a segment not yet published is a 404, as is everything before the stream starts."""
+        library = self.state.library
+        seconds = library.live_segment_seconds
+        with self.state.lock:
+            stream = self.state.live.get(stream_id)
+        now = time.monotonic()
+        published = stream.published(seconds, now) if stream else 0
+        if name == "index.m3u8" and published:
+            lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{math.ceil(seconds)}"]
+            lines += ["#EXT-X-MEDIA-SEQUENCE:0"]
+            for number in range(published):
+                lines += [f"#EXTINF:{seconds:.6f},", f"seg{number:03d}.ts"]
+            if stream is not None and stream.ended(seconds, now):
+                lines.append("#EXT-X-ENDLIST")
+            return self._send_bytes(("\n".join(lines) + "\n").encode(), CONTENT_TYPES[".m3u8"], body)
+        match = re.fullmatch(r"seg(\d{3})\.ts", name)
+        if match is None or int(match.group(1)) >= published:
+            return self._error(404, body)
+        return self._send_bytes((self.state.root / library.live / name).read_bytes(), CONTENT_TYPES[".ts"], body)
+
+    def _send_bytes(self, payload: bytes, content_type: str, body: bool) -> None:
+        self._record(200)
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        if body:
+            self.wfile.write(payload)
+
     def _show_feed(self, body: bool) -> None:
         """An RSS show (a playlist) of the progressive MP4, the HLS stream and the WebM, plus with
         ``?missing=1`` an episode whose file is gone."""
@@ -341,13 +418,7 @@ class _Handler(BaseHTTPRequestHandler):
             '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel><title>Test show</title>'
             f"<link>{base}</link>{items}</channel></rss>\n"
         ).encode()
-        self._record(200)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/rss+xml")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if body:
-            self.wfile.write(payload)
+        self._send_bytes(payload, "application/rss+xml", body)
 
     def _endless(self, announced: int, body: bool) -> None:
         """A video body that never ends; ``announced`` > 0 claims that many bytes in Content-Length."""
@@ -393,13 +464,14 @@ class MediaSite:
     ``/flaky/<n>/<path>`` answers 503 to the first n
     requests of that exact URL (query included), then serves ``<path>`` (which may start with ``slow/``);
     ``/delay/<s>/<path>`` answers the first request of that exact URL after s seconds;
-    ``/endless/<n>/<name>.mp4`` streams a body that never ends (claiming n bytes when n > 0).
+    ``/endless/<n>/<name>.mp4`` streams a body that never ends (claiming n bytes when n > 0);
+    ``/live/<id>/index.m3u8`` is a live HLS stream started by ``live_url``.
     Every answered request is logged in ``requests`` as (method, path, status).
     """
 
     def __init__(self, library: MediaLibrary | Path, slow_rate: int = 150_000) -> None:
         self.library = library if isinstance(library, MediaLibrary) else MediaLibrary(root=Path(library))
-        self._state = _SiteState(root=self.library.root, slow_rate=slow_rate)
+        self._state = _SiteState(library=self.library, slow_rate=slow_rate)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -496,6 +568,23 @@ class MediaSite:
         """Bytes served so far for ``endless_url`` ``url``, all requests together."""
         with self._state.lock:
             return self._state.endless_sent.get(urlsplit(url).path, 0)
+
+    def live_url(self, segments: int, late: float = 0.0) -> str:
+        """A live HLS stream of its own, starting now: its playlist answers 404 for ``late`` seconds, then
+        lists one more segment (of ``library.live_segment_seconds``) every segment duration, and ends
+        (ENDLIST) once ``segments`` are out, so it lasts as long in real time as its content."""
+        if not 0 < segments <= self.library.live_segments:
+            raise ValueError(f"a live stream has 1 to {self.library.live_segments} segments")
+        stream_id = uuid.uuid4().hex
+        with self._state.lock:
+            self._state.live[stream_id] = _LiveStream(time.monotonic(), segments, late)
+        return self.url(f"live/{stream_id}/index.m3u8")
+
+    def live_published(self, url: str) -> int:
+        """How many segments the live stream at ``url`` has published by now."""
+        with self._state.lock:
+            stream = self._state.live[urlsplit(url).path.split("/")[2]]
+        return stream.published(self.library.live_segment_seconds, time.monotonic())
 
     @property
     def dash_url(self) -> str:

@@ -140,20 +140,20 @@ def test_rotated_webhook_secret_signs_the_next_webhooks(settings: Settings, gate
 
 @pytest.mark.usefixtures("worker")
 def test_slack_alerts_follow_the_notify_level(settings: Settings, gateway: str, media: MediaSite) -> None:
+    """Each change of the alert settings comes after the previous job's alert was decided either way."""
     with client_for(gateway, create_key(settings, "alerted")) as api, webhook_receiver([200]) as slack:
         assert api.post("/user/slack", json={"webhook_url": "http://10.9.8.7/hook"}).status_code == 400
         bad_level = api.post("/user/slack", json={"webhook_url": slack.url, "notify_level": "some"})
         assert bad_level.status_code == 400 and "notify_level" in bad_level.json()["error"]
 
-        saved = api.post("/user/slack", json={"webhook_url": slack.url, "notify_level": "errors_only"})
-        assert saved.status_code == 200 and saved.json()["notify_level"] == "errors_only"
-        assert wait_terminal(api, submit(api, url=media.missing_url))["status"] == "Warning"
-
-        api.post("/user/slack", json={"webhook_url": slack.url, "notify_level": "warnings_only"})
+        saved = api.post("/user/slack", json={"webhook_url": slack.url, "notify_level": "warnings_only"})
+        assert saved.status_code == 200 and saved.json()["notify_level"] == "warnings_only"
         warned = wait_terminal(api, submit(api, url=media.missing_url))
         wait_deliveries(slack, 1)
         assert wait_terminal(api, submit(api, url=media.progressive_url))["status"] == "Completed"
 
+        api.post("/user/slack", json={"webhook_url": slack.url, "notify_level": "errors_only"})
+        assert wait_terminal(api, submit(api, url=media.missing_url))["status"] == "Warning"
         assert api.delete("/user/slack").json() == {"message": "Slack alerts removed"}
         wait_terminal(api, submit(api, url=media.missing_url))
         time.sleep(2)

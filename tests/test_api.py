@@ -56,7 +56,6 @@ def test_malformed_or_unknown_id_is_404(api: httpx.Client, job_id: str) -> None:
         ({"url": "http://127.0.0.1/a.mp4", "max_resolution": "999"}, 400, "max_resolution"),
         ({"url": "http://127.0.0.1/a.mp4", "format": "mp3"}, 400, "audio_only"),
         ({"url": "http://127.0.0.1/a.mp4", "webhook_url": "gopher://x"}, 400, "webhook_url"),
-        ({"url": "http://127.0.0.1/a.mp4", "live_recording": True}, 400, "live_recording"),
         ({"url": "http://127.0.0.1/a.mp4", "subtitle_langs": ["en", "../x"]}, 400, "subtitle_langs"),
         ({"url": "http://127.0.0.1/a.mp4", "subtitle_langs": []}, 400, "subtitle_langs"),
         ({"url": "http://127.0.0.1/a.mp4", "colour": "red"}, 400, "colour"),

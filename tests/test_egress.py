@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from tests.conftest import submit
 from tests.media_site import MediaSite
 from twister.activities.download import DownloadActivities
 from twister.config import Settings
+from twister.embedded.process import ManagedProcess
+from twister.gateway.app import create_app
 from twister.models import DownloadResult, ErrorType, JobOptions, StepRequest
 from twister.net.egress import EgressProxy
 from twister.worker.workdirs import WorkDirs
@@ -55,3 +62,41 @@ def test_redirect_to_forbidden_network_is_refused(settings: Settings, media: Med
         download(settings, tmp_path, media.redirect_url(forbidden))
     assert raised.value.type == ErrorType.FORBIDDEN_ADDRESS and raised.value.non_retryable, raised.value.message
     assert "127.0.0.2" in raised.value.message
+
+
+def ffmpeg_environments(worker: ManagedProcess) -> list[dict[str, str]]:
+    """The environments of the ffmpeg processes the worker runs now (they share its process group)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if (
+                proc.name.isdigit()
+                and os.getpgid(int(proc.name)) == worker.pid
+                and b"ffmpeg" in (proc / "cmdline").read_bytes()
+            ):
+                pairs = (proc / "environ").read_bytes().split(b"\0")
+                found.append(dict(pair.decode().partition("=")[::2] for pair in pairs if pair))
+        except (OSError, ProcessLookupError):
+            continue
+    return found
+
+
+def test_a_no_proxy_setting_does_not_open_a_way_around_the_guard(
+    settings: Settings, start_worker: Callable[..., ManagedProcess], api_key: str, media: MediaSite
+) -> None:
+    """A clip is fetched by ffmpeg, which honours ``no_proxy``: a worker started with one must not pass
+    it on, or the hosts it lists would be reached without the guard."""
+    queue = "no-proxy-worker"
+    worker = start_worker(queue, TWISTER_TEMPORAL_TASK_QUEUE=queue, no_proxy="127.0.0.1", NO_PROXY="127.0.0.1")
+    app = create_app(settings.model_copy(update={"temporal_task_queue": queue}))
+    with TestClient(app, headers={"x-api-key": api_key}) as api, media.slow_rate_of(20_000):
+        job_id = submit(api, url=media.slow_url(media.library.hls), clip_start=0, clip_end=3)
+        deadline, seen = time.monotonic() + 60, list[dict[str, str]]()
+        while not seen and time.monotonic() < deadline:
+            seen = ffmpeg_environments(worker)
+            time.sleep(0.1)
+        assert seen, "the clip's ffmpeg never ran"
+        passed_on = sorted({name for env in seen for name in env if name.lower() == "no_proxy"})
+        assert passed_on == [], passed_on
+        assert all(env.get("http_proxy", "").startswith("http://127.0.0.1:") for env in seen)
+        assert api.delete(f"/jobs/{job_id}").status_code == 200

@@ -239,6 +239,20 @@ def test_worker_killed_during_upload(faults: FaultStack, media: MediaSite) -> No
     replacement.stop()
 
 
+def test_cancel_during_upload_aborts_its_multipart_upload(faults: FaultStack, media: MediaSite) -> None:
+    worker = faults.start_worker("cancel-host")
+    try:
+        job_id = upload_under_way(faults, media)
+        assert faults.api.delete(f"/jobs/{job_id}").status_code == 200
+        job = wait_terminal(faults.api, job_id, timeout=5)
+    finally:
+        faults.s3.set_mode("pass")
+    assert (job["status"], job["step"], job["error"]) == ("Failed", "Cancelled", "Job cancelled by user")
+    assert faults.objects(job_id) == ([], [])  # no object, no unfinished multipart upload
+    assert list(faults.settings.data_dir.glob(f"work-*/{job_id}")) == []
+    worker.stop()
+
+
 def test_storage_down_for_20_s_during_upload(faults: FaultStack, media: MediaSite) -> None:
     worker = faults.start_worker("storage-host")
     try:

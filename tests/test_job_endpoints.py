@@ -148,3 +148,24 @@ def test_metadata_looks_without_downloading(api: httpx.Client, media: MediaSite)
     private = api.post("/metadata", json={"url": "http://10.1.2.3/video.mp4"})
     assert private.status_code == 400 and "url" in private.json()["error"]
     assert api.post("/metadata", json={}).status_code == 400
+
+
+@pytest.mark.usefixtures("worker")
+def test_another_keys_job_is_not_found_by_any_endpoint(
+    api: httpx.Client, own_key_api: httpx.Client, media: MediaSite
+) -> None:
+    job_id = submit(api, url=media.missing_url)
+    wait_terminal(api, job_id)
+    stranger = own_key_api
+    for method, path in [
+        ("GET", f"/jobs/{job_id}"),
+        ("DELETE", f"/jobs/{job_id}"),
+        ("POST", f"/jobs/{job_id}/retry"),
+        ("DELETE", f"/jobs/{job_id}/file"),
+        ("GET", f"/jobs/{job_id}/events"),
+        ("GET", "/jobs/not-a-uuid"),
+        ("DELETE", "/jobs/not-a-uuid"),
+    ]:
+        response = stranger.request(method, path)
+        assert response.status_code == 404 and response.json() == {"error": "Job not found"}, (method, path)
+    assert api.get(f"/jobs/{job_id}").json()["status"] == "Warning"  # untouched by the stranger

@@ -104,6 +104,7 @@ class FakeHost:
     webhooks: list[WebhookRequest] = field(default_factory=list)
     progress: list[ProgressStage] = field(default_factory=list)
     progress_failures: int = 0
+    step_timeouts: dict[str, timedelta | None] = field(default_factory=dict)
     alerts: list[JobStatus] = field(default_factory=list)
 
     @activity.defn(name=ActivityName.ASSIGN_WORKER)
@@ -114,6 +115,7 @@ class FakeHost:
     @activity.defn(name=ActivityName.DOWNLOAD)
     async def download(self, request: StepRequest) -> DownloadResult:
         self.calls.append("download")
+        self.step_timeouts["download"] = activity.info().start_to_close_timeout
         while self.block_download:
             activity.heartbeat({"attempt": activity.info().attempt})
             await asyncio.sleep(0.1)
@@ -135,6 +137,7 @@ class FakeHost:
     @activity.defn(name=ActivityName.MUX)
     async def mux(self, request: MuxRequest) -> MuxResult:
         self.calls.append("mux")
+        self.step_timeouts["mux"] = activity.info().start_to_close_timeout
         if self.mux_failures:
             raise failure(self.mux_failures.pop(0), "Muxing failed (ffmpeg exit 1): bad data")
         return MuxResult(path="/work/output.mp4", duration_ms=30)
@@ -274,6 +277,26 @@ async def test_completed_job_outcome_is_assembled_from_its_steps(env: WorkflowEn
     assert host.calls == ["download", "mux", "upload"]
     assert host.removed_on == [host.host_queue]
     assert host.alerts == []
+
+
+@pytest.mark.parametrize(
+    ("options", "added"),
+    [
+        (JobOptions(live_recording=False), 0),
+        (JobOptions(), 3600),  # the source may be live: it may record up to the duration limit
+        (JobOptions(max_duration=600), 600),
+        (JobOptions(live_recording=True, max_duration=600, wait_for_video=True), 600 + 900),
+    ],
+)
+async def test_download_that_may_record_gets_the_recording_time(
+    env: WorkflowEnvironment, options: JobOptions, added: int
+) -> None:
+    host = fake_host()
+    job = job_input()
+    job = replace(job, options=options, limits=replace(job.limits, max_wait_for_video_seconds=900))
+    await run_job(env, host, job)
+    assert host.step_timeouts["download"] == timedelta(seconds=POLICY.download_timeout + added)
+    assert host.step_timeouts["mux"] == timedelta(seconds=POLICY.download_timeout)
 
 
 @pytest.mark.parametrize(

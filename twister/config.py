@@ -128,7 +128,15 @@ class Settings(BaseSettings):
     max_file_size_bytes: int = Field(
         default=10 * 1024**3, gt=0, description="Largest source a job may download (bytes, all streams together)."
     )
-    max_duration_seconds: int = Field(default=12 * 3600, gt=0, description="Longest source a job may download (s).")
+    max_duration_seconds: int = Field(
+        default=12 * 3600, gt=0, description="Longest source a job may download, or live recording it may make (s)."
+    )
+    max_wait_for_video_seconds: int = Field(
+        default=3600,
+        gt=0,
+        description="How long a job with wait_for_video waits for a stream that has not started (s); "
+        "it holds a job slot of its worker meanwhile.",
+    )
 
     # Retries and timeouts (seconds)
     download_max_retries: int = Field(default=3, description="Retries of a failing download (technical errors).")

@@ -136,6 +136,12 @@ class JobOptions:
     download_subtitles: bool = False
     subtitle_langs: list[str] | None = None
     download_thumbnail: bool = False
+    live_recording: bool | None = None
+    """None: record the source when it is live, download it otherwise."""
+    live_from_start: bool = False
+    max_duration: int | None = None
+    """Seconds after which a live recording stops."""
+    wait_for_video: bool = False
     storage_prefix: str | None = None
     """The key prefix of the job's own storage target (its ``folder_prefix``/``base_folder``)."""
 
@@ -185,10 +191,17 @@ class StepPolicy:
 @dataclass
 class JobLimits:
     """How big and how long a job's source may be; beyond either the job ends ``Warning`` with
-    nothing uploaded. Taken from ``Settings`` when the job is created."""
+    nothing uploaded (a live recording stops at the duration limit instead). Also how long a job with
+    ``wait_for_video`` waits for its source to appear. Taken from ``Settings`` when the job is created."""
 
     max_file_size_bytes: int
     max_duration_seconds: int
+    max_wait_for_video_seconds: int = 0
+    """0 in the input of jobs made before this field existed, which could not ask to wait."""
+
+    def recording_seconds(self, options: JobOptions) -> int:
+        """How long a live recording of this job may run: ``max_duration``, at most the duration limit."""
+        return min(options.max_duration or self.max_duration_seconds, self.max_duration_seconds)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Download step: yt-dlp fetches the chosen video and audio streams as separate files."""
+"""Download step: yt-dlp fetches the chosen video and audio streams as separate files; a live source
+is recorded instead (``media/live.py``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import subprocess
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,10 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessor
 
 from twister.config import Settings
-from twister.media.download_errors import classify_download_error
+from twister.media.download_errors import classify_download_error, downloader_message, may_appear
 from twister.media.formats import Format, choose_formats
-from twister.media.probe import probe
+from twister.media.live import RecordingProgress, record, recording_arguments
+from twister.media.probe import MediaInfo, probe
 from twister.media.ytdlp import base_params
 from twister.models import ActivityName, DownloadResult, ErrorType, JobLimits, JobOptions, StepRequest
 from twister.worker.heartbeat import Heartbeat
@@ -67,6 +70,29 @@ def check_duration(duration: float | None, limits: JobLimits) -> None:
         raise over_limit(f"The video is {duration:.0f} s long", f"{limits.max_duration_seconds} s")
 
 
+def check_size(size: int, how: str, limits: JobLimits) -> None:
+    if size > limits.max_file_size_bytes:
+        raise over_limit(f"File too large: the source {how} {size} bytes", f"{limits.max_file_size_bytes} bytes")
+
+
+def content_unavailable(message: str, attempt: int) -> ApplicationError:
+    return ApplicationError(message, attempt, type=ErrorType.CONTENT_UNAVAILABLE, non_retryable=True)
+
+
+class _LiveSource(Exception):
+    """The format choice met a live source. yt-dlp's own live download can neither be bounded nor
+    followed, so it stops there and the job records the stream itself."""
+
+    def __init__(self, info: dict[str, Any], formats: list[Format]) -> None:
+        super().__init__("live source")
+        self.info, self.formats = info, formats
+
+
+_FIRST_WAIT = 1.0
+_LONGEST_WAIT = 30.0
+"""wait_for_video asks again after 1, 2, 4 ... and then every 30 seconds."""
+
+
 SUBTITLES = "subtitles"
 THUMBNAIL = "thumbnail"
 
@@ -108,24 +134,23 @@ class DownloadActivities:
 
         options = request.options
 
+        looked: list[dict[str, Any]] = []  # the source as the filter saw it, right before its formats are chosen
+
         def within_duration(info: dict[str, Any], *, incomplete: object) -> None:
+            looked[:] = [info]
             duration = info.get("duration")
             if duration and options.clipped:  # only the clip is downloaded
                 duration = min(duration, options.clip_end or duration) - (options.clip_start or 0)
             check_duration(duration, limits)
 
         def select(ctx: dict[str, Any]) -> Any:
-            chosen.extend(choose_formats(ctx["formats"], request.options))
+            chosen[:] = choose_formats(ctx["formats"], request.options)  # anew on each wait_for_video attempt
+            if looked and looked[0].get("is_live") and chosen:
+                raise _LiveSource(looked[0], list(chosen))
             progress.expected_total = sum(int(f.get("filesize") or f.get("filesize_approx") or 0) for f in chosen)
-            check_size(progress.expected_total, "is announced as")
+            check_size(progress.expected_total, "is announced as", limits)
             progress.started = time.monotonic()
             yield from chosen
-
-        def check_size(size: int, how: str) -> None:
-            if size > limits.max_file_size_bytes:
-                raise over_limit(
-                    f"File too large: the source {how} {size} bytes", f"{limits.max_file_size_bytes} bytes"
-                )
 
         heartbeat = Heartbeat(attempt=attempt)
 
@@ -138,8 +163,8 @@ class DownloadActivities:
             else:
                 progress.current_bytes = int(update.get("downloaded_bytes") or 0)
                 # Content-Length first (refused before the body is read), then the bytes counted so far
-                check_size(progress.finished_bytes + int(update.get("total_bytes") or 0), "is announced as")
-            check_size(progress.done, "passed")
+                check_size(progress.finished_bytes + int(update.get("total_bytes") or 0), "is announced as", limits)
+            check_size(progress.done, "passed", limits)
             heartbeat.update(**progress.details(update.get("speed")))
 
         params = base_params(self._settings, self._proxy) | {
@@ -182,19 +207,23 @@ class DownloadActivities:
         FFmpegPostProcessor._ffmpeg_location.set(params["ffmpeg_location"])
         started = time.monotonic()
         with heartbeat:
-            with yt_dlp.YoutubeDL(params) as ydl:
-                info = ydl.extract_info(request.url, download=True)
+            try:
+                info = self._fetch(params, request, attempt)
+            except _LiveSource as live:
+                return self._record(live.info, live.formats, request, workdir, heartbeat, attempt, started)
             if not info or not chosen:
-                raise ApplicationError(
-                    "The downloader found no video or audio stream at this URL. Check that it is a media page.",
-                    attempt,
-                    type=ErrorType.CONTENT_UNAVAILABLE,
-                    non_retryable=True,
+                raise content_unavailable(
+                    "The downloader found no video or audio stream at this URL. Check that it is a media page.", attempt
                 )
             finished = time.monotonic()
             extract_ms = int(((progress.started or finished) - started) * 1000)
             download_ms = int((finished - (progress.started or started)) * 1000)
-            result = self._result(info, chosen, extract_ms, download_ms, attempt, limits)
+            files = {d["format_id"]: Path(d["filepath"]) for d in info.get("requested_downloads", [])}
+            paths = [files[f["format_id"]] for f in chosen]
+            probes = [probe(self._settings.ffprobe_path, path) for path in paths]
+            # sources that do not tell their length up front (plain files, many DASH manifests)
+            check_duration(max((m.duration or 0 for m in probes), default=None), limits)
+            result = self._result(info.get("title"), paths, probes, extract_ms, download_ms, attempt)
             lang = self._subtitle_lang(workdir, options)
             return dataclasses.replace(
                 result,
@@ -203,6 +232,71 @@ class DownloadActivities:
                 subtitle_lang=lang,
                 thumbnail_path=self._thumbnail(workdir, options, result),
             )
+
+    @staticmethod
+    def _fetch(params: dict[str, Any], request: StepRequest, attempt: int) -> dict[str, Any] | None:
+        """yt-dlp's extraction and download. With wait_for_video, a source that is not there yet is asked
+        for again, at growing intervals, until the job's wait limit has passed."""
+        limit, waited, pause = request.limits.max_wait_for_video_seconds, 0.0, _FIRST_WAIT
+        while True:
+            try:
+                with yt_dlp.YoutubeDL(params) as ydl:
+                    info: dict[str, Any] | None = ydl.extract_info(request.url, download=True)
+                    return info
+            except yt_dlp.utils.DownloadError as exc:
+                if not (request.options.wait_for_video and may_appear(exc)):
+                    raise
+                if waited >= limit:
+                    raise content_unavailable(
+                        f"The source did not appear within {limit} s (this server's limit for wait_for_video): "
+                        f"{downloader_message(exc)}",
+                        attempt,
+                    ) from None
+            pause = min(pause, limit - waited)
+            activity.wait_for_cancelled_sync(timedelta(seconds=pause))
+            if activity.is_cancelled():
+                raise CancelledError("download cancelled")
+            waited, pause = waited + pause, min(2 * pause, _LONGEST_WAIT)
+
+    def _record(
+        self,
+        info: dict[str, Any],
+        chosen: list[Format],
+        request: StepRequest,
+        workdir: Path,
+        heartbeat: Heartbeat,
+        attempt: int,
+        started: float,
+    ) -> DownloadResult:
+        """Records the live stream until it ends, ``max_duration`` passes or the duration limit is reached
+        (a recording stops there rather than failing); past the size limit the job ends Warning."""
+        options, limits = request.options, request.limits
+        if options.live_recording is False:
+            raise content_unavailable(
+                "The source is a live stream and live_recording is false, so nothing was recorded; "
+                "leave live_recording out (or set it to true) to record it.",
+                attempt,
+            )
+        if options.clipped:
+            raise content_unavailable(
+                "The source is a live stream, which cannot be clipped; bound the recording with max_duration instead.",
+                attempt,
+            )
+        output = workdir / "recording.ts"
+        began = time.monotonic()
+
+        def watch(progress: RecordingProgress) -> None:
+            if activity.is_cancelled():
+                raise CancelledError("recording cancelled")
+            check_size(progress.bytes, "recording passed", limits)
+            heartbeat.update(**progress.details(options.max_duration, time.monotonic() - began))
+
+        args = recording_arguments(chosen, output, options.live_from_start, limits.recording_seconds(options))
+        record(self._settings.ffmpeg_path, args, self._proxy, workdir / "recording.log", watch)
+        probed = probe(self._settings.ffprobe_path, output)
+        extract_ms, download_ms = int((began - started) * 1000), int((time.monotonic() - began) * 1000)
+        result = self._result(info.get("title"), [output], [probed], extract_ms, download_ms, attempt)
+        return dataclasses.replace(result, thumbnail_path=self._thumbnail(workdir, options, result))
 
     @staticmethod
     def _subtitle_lang(workdir: Path, options: JobOptions) -> str | None:
@@ -221,20 +315,15 @@ class DownloadActivities:
             subprocess.run([self._settings.ffmpeg_path, *frame], check=False, timeout=60)
         return str(thumbnail) if thumbnail.exists() else None
 
+    @staticmethod
     def _result(
-        self,
-        info: dict[str, Any],
-        chosen: list[Format],
+        title: str | None,
+        paths: list[Path],
+        probes: list[MediaInfo],
         extract_ms: int,
         download_ms: int,
         attempt: int,
-        limits: JobLimits,
     ) -> DownloadResult:
-        files = {d["format_id"]: Path(d["filepath"]) for d in info.get("requested_downloads", [])}
-        paths = [files[f["format_id"]] for f in chosen]
-        probes = [probe(self._settings.ffprobe_path, path) for path in paths]
-        # sources that do not tell their length up front (plain files, many DASH manifests)
-        check_duration(max((m.duration or 0 for m in probes), default=None), limits)
         video_path = next((p for p, m in zip(paths, probes, strict=True) if m.video_codec), None)
         audio_path = next((p for p, m in zip(paths, probes, strict=True) if m.audio_codec), None)
         video = next((m for m in probes if m.video_codec), None)
@@ -242,7 +331,7 @@ class DownloadActivities:
         size = sum(path.stat().st_size for path in paths)
         count_bytes("downloaded", size)
         return DownloadResult(
-            title=info.get("title"),
+            title=title,
             video_path=str(video_path) if video_path else None,
             audio_path=str(audio_path) if audio_path else None,
             native_video_codec=video.video_codec if video else None,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import signal
 import time
 from pathlib import Path
 
@@ -12,19 +10,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from twister.config import Settings
+from twister.media.binaries import die_with_worker
 from twister.media.containers import container_for
 from twister.media.muxing import ffmpeg_arguments
 from twister.media.probe import probe
 from twister.models import ActivityName, ErrorType, MuxRequest, MuxResult
 from twister.worker.heartbeat import Heartbeat
 from twister.worker.workdirs import WorkDirs, files_gone
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_worker() -> None:
-    """Runs in the forked child: the kernel kills ffmpeg if the worker dies, even by kill -9."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class MuxActivities:
@@ -50,7 +42,7 @@ class MuxActivities:
             *args,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            preexec_fn=_die_with_worker,
+            preexec_fn=die_with_worker,
         )
         assert process.stdout is not None and process.stderr is not None
         stderr_task = asyncio.create_task(process.stderr.read())

@@ -13,7 +13,7 @@ import uuid
 from twister import db
 from twister.gateway.deps import Services
 from twister.gateway.errors import ApiError
-from twister.gateway.quota import job_limits, too_many_unfinished, unfinished_limit, within_resolution
+from twister.gateway.quota import job_limits, too_many_unfinished, unfinished_limit, within_caps
 from twister.gateway.schemas import JobCreate, PlaylistCreated, VideoJob
 from twister.gateway.starts import StartUnconfirmed, TemporalUnreachable, confirm_started, start_job_workflow
 from twister.logs import job_context
@@ -105,7 +105,7 @@ async def create_batch(
 ) -> tuple[uuid.UUID, list[db.NewJob]]:
     """A batch with one job per create (all sharing the first's webhook, folder and storage), started
     unless paused. Per create: its title if known beforehand, and how errors name its ``url``."""
-    creates = [within_resolution(key, create) for create in creates]
+    creates = [within_caps(svc, key, create) for create in creates]
     first = creates[0]
     for create, field in zip(creates, source_fields, strict=True):
         await check_source(svc, create.url, field)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from twister import db
@@ -15,6 +16,7 @@ from twister.gateway.deps import ApiKeyDep, Services, ServicesDep
 from twister.gateway.errors import ApiError
 from twister.gateway.schemas import ERROR_RESPONSES, MAX_BULK_JOBS, JobCreate
 from twister.gateway.starts import job_input_from_row
+from twister.models import JobStatus
 
 router = APIRouter()
 
@@ -40,6 +42,31 @@ class RenameResult(BaseModel):
     errors: list[RenameError]
 
 
+class Episode(BaseModel):
+    job_id: str
+    url: str
+    status: JobStatus
+    title: str | None = None
+    filename: str | None = None
+    error: str | None = None
+
+
+class BatchDocument(BaseModel):
+    """A batch: its jobs' counts, and ``status`` paused, processing, completed or finished (done, some failed)."""
+
+    id: str
+    status: Literal["paused", "processing", "completed", "finished"]
+    total_episodes: int
+    completed_episodes: int
+    failed_episodes: int
+    episode_jobs: list[Episode]
+    created_at: int
+    show_url: str | None = Field(default=None, description="The playlist URL (none for a bulk submission)")
+    title: str | None = None
+    folder: str | None = None
+    finished_at: int | None = None
+
+
 class BatchStarted(BaseModel):
     batch_id: str
     started_jobs: int
@@ -60,9 +87,9 @@ async def _own_batch(svc: Services, batch_id: str, key: db.ApiKey) -> dict[str, 
     return batch
 
 
-@router.get("/batch/{batch_id}", responses=ERROR_RESPONSES)
-async def get_batch(batch_id: str, svc: ServicesDep, key: ApiKeyDep) -> dict[str, Any]:
-    return batch_document(await _own_batch(svc, batch_id, key))
+@router.get("/batch/{batch_id}", response_model=None, responses={200: {"model": BatchDocument}, **ERROR_RESPONSES})
+async def get_batch(batch_id: str, svc: ServicesDep, key: ApiKeyDep) -> JSONResponse:
+    return JSONResponse(batch_document(await _own_batch(svc, batch_id, key)))
 
 
 @router.post("/batch/{batch_id}/start", responses=ERROR_RESPONSES)

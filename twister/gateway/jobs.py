@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -22,7 +22,7 @@ from twister.gateway.deps import ApiKeyDep, ServicesDep
 from twister.gateway.documents import job_document, owned_row
 from twister.gateway.errors import ApiError
 from twister.gateway.inspect import SourceProblem, could_be_playlist, inspect_url
-from twister.gateway.quota import job_limits, too_many_unfinished, unfinished_limit, within_resolution
+from twister.gateway.quota import job_limits, too_many_unfinished, unfinished_limit, within_caps
 from twister.gateway.schemas import (
     BULK_CREATE_SCHEMA,
     ERROR_RESPONSES,
@@ -32,6 +32,7 @@ from twister.gateway.schemas import (
     FileDeleted,
     JobCancelled,
     JobCreated,
+    JobDocument,
     JobPage,
     JobRetried,
     JobSummary,
@@ -63,7 +64,7 @@ async def create_job(
     key: ApiKeyDep,
     x_idempotency_key: Annotated[str | None, Header(description="A repeat returns the first job.")] = None,
 ) -> JSONResponse:
-    job = within_resolution(key, parse_job_create(await request.body()))
+    job = within_caps(svc, key, parse_job_create(await request.body()))
     idempotency = (idempotency_key(x_idempotency_key), job.request_hash()) if x_idempotency_key is not None else None
     await check_source(svc, job.url, "url")
     storage = await check_delivery(svc, job)
@@ -90,9 +91,9 @@ async def create_job(
     return JSONResponse({"job_id": str(new.id)}, status_code=201)
 
 
-@router.get("/jobs/{job_id}", responses=ERROR_RESPONSES)
-async def get_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> dict[str, Any]:
-    return await job_document(svc, await owned_row(svc, job_id, key))
+@router.get("/jobs/{job_id}", response_model=None, responses={200: {"model": JobDocument}, **ERROR_RESPONSES})
+async def get_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> JSONResponse:
+    return JSONResponse(await job_document(svc, await owned_row(svc, job_id, key)))
 
 
 @router.get("/jobs", responses=ERROR_RESPONSES, response_model_exclude_none=True)

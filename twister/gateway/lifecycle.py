@@ -15,7 +15,7 @@ from twister.gateway.admission import start_single
 from twister.gateway.deps import Services
 from twister.gateway.errors import ApiError
 from twister.gateway.files import delete_files
-from twister.gateway.quota import job_limits, too_many_unfinished, unfinished_limit, within_resolution
+from twister.gateway.quota import job_limits, too_many_unfinished, unfinished_limit, within_caps
 from twister.gateway.schemas import JobCreate
 from twister.models import RETRYABLE_STATUSES, ErrorKind, JobOutcome, JobStatus, JobStep
 from twister.workflows.job import CANCELLED_MESSAGE
@@ -62,7 +62,7 @@ async def retry(svc: Services, row: dict[str, Any], key: db.ApiKey) -> uuid.UUID
     the key's caps as they are now."""
     if row["status"] not in RETRYABLE_STATUSES:
         raise ApiError(400, "Only failed jobs can be retried")
-    job = within_resolution(key, JobCreate.model_validate({"url": row["url"], **row["request"]}))
+    job = within_caps(svc, key, JobCreate.model_validate({"url": row["url"], **row["request"]}))
     storage = await db.job_storage(svc.pool, svc.box, row["id"]) if row["storage"] else None
     new = db.NewJob(
         uuid.uuid4(),

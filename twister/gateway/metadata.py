@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, get_type_hints
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from twister.gateway.admission import check_source
 from twister.gateway.deps import ApiKeyDep, ServicesDep
 from twister.gateway.errors import ApiError
 from twister.gateway.inspect import INSPECT_RETRY_AFTER_S, SourceProblem, inspect_url
 from twister.gateway.schemas import ERROR_RESPONSES
+from twister.models import UrlInfo
 
 router = APIRouter()
 
@@ -23,24 +24,16 @@ class MetadataRequest(BaseModel):
     url: str = Field(min_length=1, max_length=4096)
 
 
-class Metadata(BaseModel):
-    title: str | None = None
-    duration: float | None = None
-    width: int | None = None
-    height: int | None = None
-    extractor: str | None = None
-    uploader: str | None = None
-    thumbnail: str | None = None
-    description: str | None = None
-    view_count: int | None = None
-    like_count: int | None = None
-    upload_date: str | None = Field(default=None, description="YYYYMMDD")
-    filesize_approx: int | None = None
-    total_videos: int | None = Field(default=None, description="(beyond) For a playlist: how many videos it lists")
+Metadata = create_model(  # type: ignore[call-overload]
+    "Metadata",
+    __doc__="What the downloader sees at a URL (the contract's fields; upload_date is YYYYMMDD).",
+    **{name: (hint, None) for name, hint in get_type_hints(UrlInfo).items() if name != "entries"},
+    total_videos=(int | None, Field(default=None, description="(beyond) For a playlist: how many videos it lists")),
+)
 
 
-@router.post("/metadata", responses=ERROR_RESPONSES, response_model_exclude_none=True)
-async def metadata(body: MetadataRequest, svc: ServicesDep, key: ApiKeyDep) -> Metadata:
+@router.post("/metadata", response_model=Metadata, responses=ERROR_RESPONSES, response_model_exclude_none=True)
+async def metadata(body: MetadataRequest, svc: ServicesDep, key: ApiKeyDep) -> dict[str, Any]:
     await check_source(svc, body.url, "url")
     try:
         info = await inspect_url(svc, body.url)
@@ -50,4 +43,4 @@ async def metadata(body: MetadataRequest, svc: ServicesDep, key: ApiKeyDep) -> M
         raise ApiError(503, str(exc), headers={"Retry-After": str(INSPECT_RETRY_AFTER_S)}) from None
     found: dict[str, Any] = asdict(info)
     entries = found.pop("entries")
-    return Metadata(**found, total_videos=len(entries) if entries is not None else None)
+    return {**found, "total_videos": len(entries) if entries is not None else None}

@@ -6,6 +6,8 @@ job's own size and duration limits, so a job over them ends ``Warning`` with not
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from twister import db
 from twister.gateway.deps import Services
 from twister.gateway.errors import ApiError
@@ -25,7 +27,14 @@ def _smallest(*limits: int | None) -> int:
     return min(limit for limit in limits if limit is not None)
 
 
-def within_resolution(key: db.ApiKey, job: JobCreate) -> JobCreate:
+def within_caps(svc: Services, key: db.ApiKey, job: JobCreate) -> JobCreate:
+    """The job as the key's caps and the server's limits let it run, or the error that refuses it."""
+    job = _within_resolution(key, job)
+    _within_duration(svc, key, job)
+    return job
+
+
+def _within_resolution(key: db.ApiKey, job: JobCreate) -> JobCreate:
     """A job that asks for no resolution gets the key's cap; one that asks for more is refused."""
     cap = key.limits.max_resolution
     if cap is None:
@@ -42,12 +51,29 @@ def within_resolution(key: db.ApiKey, job: JobCreate) -> JobCreate:
     return job
 
 
+def _within_duration(svc: Services, key: db.ApiKey, job: JobCreate) -> None:
+    """``max_duration`` may not ask a live recording to run past the key's cap (a quota, as resolution
+    is: 403) or the server's limit (400)."""
+    asked, cap, limit = job.max_duration, key.limits.max_duration_seconds, svc.settings.max_duration_seconds
+    if asked is None:
+        return
+    if cap is not None and asked > cap:
+        raise ApiError(
+            QUOTA_EXCEEDED,
+            "Duration limit exceeded",
+            details={"limit": cap, "requested": asked, "message": f"This key may record up to {cap} s (max_duration)."},
+        )
+    if asked > limit:
+        raise ApiError(400, f"Invalid value for 'max_duration': over this server's limit of {limit} s")
+
+
 def capped_limits(svc: Services, key: db.ApiKey) -> JobLimits:
     """The server's job limits, lowered by the key's caps."""
     caps, server = key.limits, svc.settings.job_limits()
-    return JobLimits(
-        _smallest(server.max_file_size_bytes, caps.max_filesize_bytes),
-        _smallest(server.max_duration_seconds, caps.max_duration_seconds),
+    return replace(
+        server,
+        max_file_size_bytes=_smallest(server.max_file_size_bytes, caps.max_filesize_bytes),
+        max_duration_seconds=_smallest(server.max_duration_seconds, caps.max_duration_seconds),
     )
 
 

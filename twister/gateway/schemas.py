@@ -7,12 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, fields
-from typing import Annotated, Any
+from typing import Annotated, Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from twister.config import Settings
 from twister.gateway.errors import ApiError
+from twister.gateway.status import STORED_FILES
 from twister.media.clips import parse_timestamp
 from twister.media.containers import CONTAINERS, normalize_codec
 from twister.models import (
@@ -22,21 +23,15 @@ from twister.models import (
     JobInput,
     JobLimits,
     JobOptions,
+    JobOutcome,
+    JobStatus,
+    JobStep,
     OutputFormat,
     QualityPreset,
     Resolution,
     VideoCodec,
 )
 from twister.storage import S3Target
-
-NOT_YET_SUPPORTED = frozenset(
-    {
-        "live_recording",
-        "live_from_start",
-        "max_duration",
-        "wait_for_video",
-    }
-)
 
 
 def has_control_characters(value: str) -> bool:
@@ -105,7 +100,35 @@ def _relative_path(value: str | None) -> str | None:
 
 
 class JobCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {"url": "https://example.com/watch/clip", "max_resolution": "720"},
+                {
+                    "url": "https://example.com/show/episode-1",
+                    "format": "mkv",
+                    "video_codec": "h265",
+                    "quality_preset": "high",
+                    "clip_start": "00:01:00",
+                    "clip_end": "02:30",
+                    "folder": "shows/first",
+                    "filename": "episode-1",
+                    "download_subtitles": True,
+                    "subtitle_langs": ["en", "de"],
+                    "webhook_url": "https://hooks.example.com/twister",
+                    "enable_progress_webhook": True,
+                },
+                {
+                    "url": "https://example.com/podcast.mp3",
+                    "audio_only": True,
+                    "format": "mp3",
+                    "audio_bitrate": "128k",
+                },
+            ]
+        },
+    )
 
     url: str = Field(min_length=1, max_length=4096)
     format: OutputFormat | None = None
@@ -123,6 +146,10 @@ class JobCreate(BaseModel):
         default=None, min_length=1, max_length=10
     )
     download_thumbnail: bool = False
+    live_recording: bool | None = Field(default=None, description="Left out: record the source when it is live")
+    live_from_start: bool = False
+    max_duration: int | None = Field(default=None, ge=1, description="Seconds after which a live recording stops")
+    wait_for_video: bool = False
     clip_start: float | None = Field(default=None, description='"HH:MM:SS", "MM:SS" or seconds')
     clip_end: float | None = Field(default=None, description='"HH:MM:SS", "MM:SS" or seconds')
     webhook_url: str | None = Field(default=None, min_length=1, max_length=4096)
@@ -231,6 +258,8 @@ JOB_CREATE_SCHEMA = JobCreate.model_json_schema()
 
 
 class JobCreated(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"job_id": "550e8400-e29b-41d4-a716-446655440000"}]})
+
     job_id: str
     cached: bool = Field(default=False, description="True when an x-idempotency-key repeat returns an earlier job")
 
@@ -339,10 +368,9 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 def _validated_create(data: dict[str, Any], where: str = "") -> JobCreate:
     """``where``: the position of these fields in the body (e.g. ``jobs[2].``), for the error message."""
-    for name in sorted(set(data) - set(JobCreate.model_fields)):
-        if name in NOT_YET_SUPPORTED:
-            raise ApiError(400, f"Field '{where}{name}' is not supported by this server yet")
-        raise ApiError(400, f"Unknown field '{where}{name}'")
+    unknown = sorted(set(data) - set(JobCreate.model_fields))
+    if unknown:
+        raise ApiError(400, f"Unknown field '{where}{unknown[0]}'")
     try:
         job = JobCreate.model_validate(data)
     except ValidationError as exc:
@@ -359,7 +387,22 @@ def _validated_create(data: dict[str, Any], where: str = "") -> JobCreate:
     if job.clip_start is not None and job.clip_end is not None and job.clip_end <= job.clip_start:
         raise ApiError(400, "Invalid value for 'clip_end': it must be after clip_start")
     _check_codecs(job.options())
+    _check_live(job.options())
     return job
+
+
+def _check_live(options: JobOptions) -> None:
+    """The live options need a recording: none of them goes with ``live_recording: false``, and a
+    recording is bounded by ``max_duration``, not cut like a clip."""
+    if options.live_recording is False:
+        for name in ("live_from_start", "max_duration"):
+            if getattr(options, name):
+                raise ApiError(
+                    400, f"Invalid value for '{name}': it applies to live recordings, and live_recording is false"
+                )
+    if options.live_recording and options.clipped:
+        name = "clip_start" if options.clip_start is not None else "clip_end"
+        raise ApiError(400, f"Invalid value for '{name}': a live recording cannot be clipped; use max_duration")
 
 
 def parse_job_create(body: bytes) -> JobCreate:
@@ -429,3 +472,51 @@ def _check_codecs(options: JobOptions) -> None:
         raise ApiError(
             400, f"Invalid value for 'audio_codec': {options.audio_codec} cannot go in a {options.format} file"
         )
+
+
+class Progress(BaseModel):
+    """(beyond) A running job's progress: the running step's last heartbeat."""
+
+    percent: float | None = None
+    downloaded_bytes: int | None = None
+    total_bytes: int | None = None
+    speed_mbps: float | None = None
+    eta_s: int | None = None
+
+
+def _optional(hint: Any) -> Any:
+    return hint | None
+
+
+_OUTCOME_HINTS = get_type_hints(JobOutcome)
+_BASE_DOCUMENT: dict[str, Any] = {
+    "id": (str, ...),
+    "url": (str, ...),
+    "status": (JobStatus, ...),
+    "step": (JobStep, ...),
+    "created_at": (int, Field(description="ms since the epoch")),
+    "s3_url": (str | None, Field(description="Presigned GET URL of the file, once Completed")),
+    "subtitle_url": (str | None, Field(description="Presigned URL of the WebVTT subtitles, if asked and found")),
+    "error": (str | None, Field(description="What went wrong, for Failed, Warning and Skipped jobs")),
+}
+JobDocument = create_model(  # type: ignore[call-overload]
+    "JobDocument",
+    __doc__="GET /jobs/{id}: the base fields always (null when empty), the rest only when they have a value; "
+    "a finished job's result fields, and every create parameter that was given, echoed.",
+    __config__=ConfigDict(extra="allow"),
+    **_BASE_DOCUMENT,
+    thumbnail_url=(str | None, None),
+    batch_id=(str | None, None),
+    progress=(Progress | None, None),
+    **{
+        name: (_optional(hint), None)
+        for name, hint in _OUTCOME_HINTS.items()
+        if name not in _BASE_DOCUMENT and name not in STORED_FILES
+    },
+    **{
+        name: (_optional(field.annotation), None)
+        for name, field in JobCreate.model_fields.items()
+        if name not in _BASE_DOCUMENT and name != "storage"
+    },
+    storage=(dict[str, Any] | None, Field(default=None, description="The job's own target, without its keys")),
+)

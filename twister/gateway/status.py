@@ -24,7 +24,8 @@ FINISHED_FIELDS = tuple(
 )
 """What a finished job's document adds, each only when it has a value."""
 
-_PROGRESS_FIELDS = ("percent", "downloaded_bytes", "total_bytes", "speed_mbps", "eta_s")
+_PROGRESS_FIELDS = ("percent", "downloaded_bytes", "total_bytes", "speed_mbps", "eta_s", "recorded_seconds")
+"""The contract's progress fields, and (beyond) the seconds a live recording has recorded so far."""
 
 
 def finished_document(row: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:

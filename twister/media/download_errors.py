@@ -22,6 +22,8 @@ _CONTENT = re.compile(
     r"|unsupported url|no video formats found|requested format is not available",
     re.IGNORECASE,
 )
+_NOT_STARTED = re.compile(r"live event will begin|premieres in|stream has not started|upcoming live", re.IGNORECASE)
+_MAY_APPEAR = re.compile(rf"HTTP Error 404|HTTP Error 410|{_NOT_STARTED.pattern}", re.IGNORECASE)
 _PREFIX = re.compile(r"^(ERROR:\s*)?(\[[^\]]+\]\s*([\w.-]+:\s*)?)?")
 _CAUSED_BY = re.compile(r"\s*\(caused by .*\)\s*$")
 
@@ -54,6 +56,13 @@ def classify_download_error(exc: BaseException, attempt: int) -> ApplicationErro
             type=ErrorType.DRM_PROTECTED,
             non_retryable=True,
         )
+    if _NOT_STARTED.search(message):
+        return ApplicationError(
+            f"The stream has not started yet: {message}. Set wait_for_video to wait for it.",
+            attempt,
+            type=ErrorType.CONTENT_UNAVAILABLE,
+            non_retryable=True,
+        )
     if isinstance(cause, GeoRestrictedError | UnsupportedError) or _CONTENT.search(message):
         return ApplicationError(
             f"The source is not available to the downloader: {message}. Check that the URL is public and still online.",
@@ -66,3 +75,9 @@ def classify_download_error(exc: BaseException, attempt: int) -> ApplicationErro
         attempt,
         type=ErrorType.SOURCE_FAILED,
     )
+
+
+def may_appear(exc: BaseException) -> bool:
+    """The source is not there yet but may come: a 404/410, or a stream or premiere that has not
+    started. What ``wait_for_video`` waits out."""
+    return bool(_MAY_APPEAR.search(downloader_message(exc)))

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Self
 from urllib.parse import urlsplit
 
@@ -23,6 +23,15 @@ FORBIDDEN_REASON = "Forbidden destination"
 _MAX_HEAD = 64 * 1024
 _CONNECT_TIMEOUT = 30.0
 _HOP_HEADERS = (b"proxy-connection:", b"proxy-authorization:", b"connection:", b"keep-alive:")
+
+
+PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
+
+
+def without_proxy_variables(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without proxy settings (any case): the worker's way out is its egress proxy alone, and a
+    ``no_proxy`` list, which ffmpeg and HTTP libraries honour, would route around it."""
+    return {name: value for name, value in env.items() if name.lower() not in PROXY_VARIABLES}
 
 
 def _split_host_port(authority: str, default_port: int) -> tuple[str, int]:

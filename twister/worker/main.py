@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import FixedSizeSlotSupplier, Worker, WorkerTuner
@@ -26,7 +28,7 @@ from twister.activities.webhook import WebhookActivities
 from twister.config import Settings
 from twister.crypto import SecretBox
 from twister.models import assignment_queue
-from twister.net.egress import EgressProxy
+from twister.net.egress import EgressProxy, without_proxy_variables
 from twister.net.infrastructure import infrastructure_endpoints
 from twister.storage import S3Target, s3_client
 from twister.temporal_setup import check_search_attributes
@@ -38,11 +40,18 @@ from twister.workflows import DownloadJobWorkflow, InspectUrlWorkflow
 
 log = logging.getLogger(__name__)
 
+CANCEL_NOTICE = timedelta(seconds=1)
+"""The longest a running step goes without hearing that its job was cancelled."""
+
 INSPECT_THREADS = 4
 """URLs one worker looks at concurrently (POST /metadata, playlist detection); each takes a thread."""
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    # yt-dlp's ffmpeg inherits this environment: only the egress proxy may carry its requests
+    kept = without_proxy_variables(os.environ)
+    os.environ.clear()
+    os.environ.update(kept)
     client = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
@@ -120,6 +129,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             activity_executor=executor,
             max_concurrent_activities=2 * settings.worker_max_jobs,
             interceptors=interceptors,
+            # a step learns of a cancel from its next heartbeat's answer: the SDK's default pace
+            # (up to 80 % of the heartbeat timeout) would let a cancelled job run on for seconds
+            max_heartbeat_throttle_interval=CANCEL_NOTICE,
+            default_heartbeat_throttle_interval=CANCEL_NOTICE,
         )
         log.info("worker ready on %s (host queue %s)", settings.temporal_task_queue, host_queue)
         if settings.worker_metrics_address:

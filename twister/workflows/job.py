@@ -20,6 +20,7 @@ from typing import Any, NoReturn, TypeVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState, TimeoutError, TimeoutType
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from twister.job_document import base_document
@@ -62,6 +63,7 @@ MUX_MAX_RETRIES = 2
 """ffmpeg failures are technical errors: retried, but rarely fixed by more attempts."""
 
 CANCELLED_MESSAGE = "Job cancelled by user"
+WAIT_FOR_CANCELLED_STEPS = "wait-for-cancelled-steps"
 PROGRESS_WEBHOOK_ATTEMPTS = 2
 FILES_GONE_MESSAGE = "The job's files vanished from the worker even after a fresh download; retry the job."
 _CONTENT_ERRORS = {
@@ -82,6 +84,18 @@ FAILED_STATE_PATCH = "failed-workflow-state"
 def _error_type(err: BaseException) -> str | None:
     cause = err.cause if isinstance(err, ActivityError) else None
     return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def _start_to_close(job: JobInput, step: ActivityName) -> timedelta:
+    """The longest attempt of a host step. A download that may record a live stream (one not asked to
+    skip live recording) also gets the recording's time, and the wait for a stream that has not started."""
+    seconds = job.policy.download_timeout
+    if step == ActivityName.DOWNLOAD:
+        if job.options.live_recording is not False:
+            seconds += job.limits.recording_seconds(job.options)
+        if job.options.wait_for_video:
+            seconds += job.limits.max_wait_for_video_seconds
+    return timedelta(seconds=seconds)
 
 
 def _host_lost(err: ActivityError) -> bool:
@@ -290,15 +304,24 @@ class DownloadJobWorkflow:
                 result_type=result_type,
                 task_queue=queue,
                 schedule_to_start_timeout=timedelta(seconds=policy.host_schedule_to_start_timeout),
-                start_to_close_timeout=timedelta(seconds=policy.download_timeout),
+                start_to_close_timeout=_start_to_close(job, name),
                 heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout),
                 retry_policy=self._retry(job, max_retries + 1),
+                cancellation_type=self._host_step_cancellation(),
             )
             return result
         except ActivityError as err:
             if name in self._attempts:
                 self._attempts[name] += _attempts_of_failure(err, max_retries + 1)
             raise
+
+    @staticmethod
+    def _host_step_cancellation() -> ActivityCancellationType:
+        """A cancelled job waits for its running step to stop (ffmpeg killed, multipart upload aborted)
+        before it cleans up and reports; histories from before this waited for nothing."""
+        if workflow.patched(WAIT_FOR_CANCELLED_STEPS):
+            return ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+        return ActivityCancellationType.TRY_CANCEL
 
     async def _leave_host(self, job: JobInput, queue: str, keep: bool) -> None:
         """Frees the job's slot on the host and removes its files there, or with ``keep`` leaves them
