@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -163,6 +164,22 @@ def wait_for_no_work_dir(settings: Settings, job_id: str) -> None:
     while leftover_work_dirs(settings, job_id):
         assert time.monotonic() < deadline, "the replayed job's work dir stayed"
         time.sleep(0.2)
+
+
+def test_replay_downloads_again_when_the_kept_files_are_gone(
+    replays: Replays, media: MediaSite, settings: Settings
+) -> None:
+    job_id, url = failed_upload(replays, media)
+    [kept] = leftover_work_dirs(settings, job_id)
+    shutil.rmtree(kept)  # cleaned up meanwhile (its time was up, or the disk was)
+    downloads = downloads_of(media, url)
+
+    assert twister_cli(settings, "jobs", "replay", job_id).stdout.strip() == f"Job {job_id} replayed before upload"
+    job = wait_terminal(replays.api, job_id)
+
+    assert job["status"] == "Completed" and job["s3_url"], job
+    assert downloads_of(media, url) > downloads  # the upload found nothing to send: the worker downloaded again
+    assert (job["download_retries"], job["upload_retries"]) == (1, 3)
 
 
 def test_replay_from_start_runs_the_job_anew_under_its_id(
