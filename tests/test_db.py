@@ -18,7 +18,7 @@ from twister.config import Settings
 from twister.crypto import SecretBox, SecretKeyError, new_secret_key
 from twister.embedded.postgres import superuser_dsn
 from twister.embedded.stack import EmbeddedStack
-from twister.models import ErrorKind, JobOutcome, JobStatus, JobStep, WebhookStatus
+from twister.models import ActivityName, ErrorKind, JobOutcome, JobStatus, JobStep, WebhookStatus
 from twister.storage import S3Target
 
 COLUMN_TYPES = {int: {"bigint", "integer"}, float: {"double precision"}, str: {"text"}}
@@ -108,7 +108,7 @@ async def test_replayed_job_reopens_once_and_counts_earlier_attempts(fresh_pool:
     failed = JobOutcome(JobStatus.FAILED, JobStep.FINISHED, 50, error="S3 down", download_retries=0, upload_retries=2)
     assert await db.record_outcome(fresh_pool, job_id, failed)
 
-    await db.set_earlier_attempts(fresh_pool, job_id, download=0, upload=3)  # a reset before the upload
+    await db.set_earlier_attempts(fresh_pool, job_id, {ActivityName.DOWNLOAD: 0, ActivityName.UPLOAD: 3})  # reset
     assert not await db.reopen_job(fresh_pool, job_id, finished_at=49)  # not the outcome it replays
     assert await db.reopen_job(fresh_pool, job_id, finished_at=50)
     row = await db.get_job(fresh_pool, job_id, None)

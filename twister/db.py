@@ -15,7 +15,16 @@ from asyncpg.pool import PoolConnectionProxy
 
 from twister.crypto import SecretBox, is_sealed
 from twister.keys import hash_api_key, new_api_key, new_webhook_secret
-from twister.models import JobLimits, JobOutcome, JobStatus, JobStep, KeyLimits, WebhookStatus
+from twister.models import (
+    COUNTED_STEPS,
+    ActivityName,
+    JobLimits,
+    JobOutcome,
+    JobStatus,
+    JobStep,
+    KeyLimits,
+    WebhookStatus,
+)
 from twister.storage import S3Target
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -25,7 +34,7 @@ _ADMISSION_LOCK = 7410443  # with the key id: one admission at a time per key
 
 _OUTCOME_COLUMNS = [f.name for f in fields(JobOutcome)]
 _KEPT_WHEN_UNKNOWN = {"title"}  # a playlist entry's title stays when its download found none
-EARLIER_ATTEMPTS = {"download_retries": "earlier_download_attempts", "upload_retries": "earlier_upload_attempts"}
+EARLIER_ATTEMPTS = {f"{step}_retries": f"earlier_{step}_attempts" for step in COUNTED_STEPS}
 """Retry counts, and the column of attempts that earlier runs of the job made (set by a replay)."""
 
 
@@ -501,14 +510,14 @@ async def get_job(pool: asyncpg.Pool, job_id: uuid.UUID, api_key_id: int | None)
 
 
 async def finished_jobs(
-    pool: asyncpg.Pool, statuses: list[JobStatus], finished_since: int, api_key_id: int | None
+    pool: asyncpg.Pool, status: JobStatus, finished_since: int, api_key_id: int | None
 ) -> list[dict[str, Any]]:
-    """Jobs that ended with one of ``statuses`` since then (of one key, or all), oldest first; cancelled
-    ones are left out (someone stopped them on purpose)."""
+    """Jobs that ended with ``status`` since then (of one key, or all), oldest first; cancelled ones
+    are left out (someone stopped them on purpose)."""
     rows = await pool.fetch(
-        "SELECT * FROM jobs WHERE status = ANY($1::text[]) AND finished_at >= $2 AND step <> $3 "
+        "SELECT * FROM jobs WHERE status = $1 AND finished_at >= $2 AND step <> $3 "
         "AND ($4::bigint IS NULL OR api_key_id = $4) ORDER BY finished_at, id",
-        [str(status) for status in statuses],
+        status,
         finished_since,
         JobStep.CANCELLED,
         api_key_id,
@@ -516,15 +525,12 @@ async def finished_jobs(
     return [_job(row) for row in rows]
 
 
-async def set_earlier_attempts(pool: asyncpg.Pool, job_id: uuid.UUID, download: int, upload: int) -> None:
-    """The attempts of each step that the job's next run will not see in its own history (a replay
-    sets them before it starts that run; the next outcome adds them to its retry counts)."""
-    await pool.execute(
-        "UPDATE jobs SET earlier_download_attempts = $2, earlier_upload_attempts = $3 WHERE id = $1",
-        job_id,
-        download,
-        upload,
-    )
+async def set_earlier_attempts(pool: asyncpg.Pool, job_id: uuid.UUID, attempts: dict[ActivityName, int]) -> None:
+    """The attempts of each counted step that the job's next run will not see in its own history (a
+    replay sets them before it starts that run; the next outcome adds them to its retry counts)."""
+    columns = [EARLIER_ATTEMPTS[f"{step}_retries"] for step in COUNTED_STEPS]
+    assignments = ", ".join(f"{column} = ${i + 2}" for i, column in enumerate(columns))
+    await pool.execute(f"UPDATE jobs SET {assignments} WHERE id = $1", job_id, *(attempts[s] for s in COUNTED_STEPS))
 
 
 async def reopen_job(pool: asyncpg.Pool, job_id: uuid.UUID, finished_at: int) -> bool:

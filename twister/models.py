@@ -100,6 +100,9 @@ SEARCH_ATTRIBUTE_TYPES = {"JobStatus": "Keyword", "JobStep": "Keyword", "SourceH
 """The custom search attributes of a job's workflow, by name, with their Temporal type
 (``workflows/visibility.py`` sets them; the embedded server and ``twister temporal setup`` register them)."""
 
+COUNTED_STEPS = (ActivityName.DOWNLOAD, ActivityName.UPLOAD)
+"""The steps whose attempts a job counts (``download_retries``, ``upload_retries``), across replays too."""
+
 HOST_STEPS = (ActivityName.DOWNLOAD, ActivityName.MUX, ActivityName.UPLOAD)
 """The steps that run on the worker holding the job's files; their heartbeats carry progress."""
 

@@ -98,7 +98,7 @@ async def replay_many(
 ) -> int:
     """Replays each selected job under a progress bar (on stderr), then sums up on stdout; 1 if any
     could not be replayed."""
-    rows = await db.finished_jobs(backends.pool, [status], finished_since, key_id)
+    rows = await db.finished_jobs(backends.pool, status, finished_since, key_id)
     replayed: list[Replayed] = []
     refused: list[str] = []
     columns = (

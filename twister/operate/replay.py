@@ -31,10 +31,7 @@ from twister import db
 from twister.backends import Backends
 from twister.config import Settings
 from twister.gateway.starts import job_input_from_row, start_job_workflow
-from twister.models import HOST_STEPS, RETRYABLE_STATUSES, ActivityName, JobInput
-
-COUNTED_STEPS = (ActivityName.DOWNLOAD, ActivityName.UPLOAD)
-"""The steps whose attempts a job counts (``download_retries``, ``upload_retries``)."""
+from twister.models import COUNTED_STEPS, HOST_STEPS, RETRYABLE_STATUSES, ActivityName, JobInput
 
 POLLER_SEEN_WITHIN = timedelta(minutes=2)
 """A worker long-polls its queue for up to about a minute at a time: one seen within this is alive."""
@@ -142,9 +139,7 @@ async def replay_job(backends: Backends, row: dict[str, Any], *, from_start: boo
         point = plan.redo_step if await _host_alive(backends, plan.redo_step.host_queue) else plan.reassign
     seen_again = attempts_before(events, point.event_id) if point else dict.fromkeys(COUNTED_STEPS, 0)
     earlier = {step: max(_attempts(row, step) - seen_again[step], 0) for step in COUNTED_STEPS}
-    await db.set_earlier_attempts(
-        backends.pool, row["id"], earlier[ActivityName.DOWNLOAD], earlier[ActivityName.UPLOAD]
-    )
+    await db.set_earlier_attempts(backends.pool, row["id"], earlier)
     if point is not None:
         await backends.temporal.workflow_service.reset_workflow_execution(
             ResetWorkflowExecutionRequest(

@@ -25,6 +25,7 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from twister.job_document import base_document
     from twister.models import (
+        COUNTED_STEPS,
         NON_RETRYABLE_ERRORS,
         ActivityName,
         BatchCompletedRequest,
@@ -135,7 +136,7 @@ class DownloadJobWorkflow:
     @workflow.init
     def __init__(self, job: JobInput) -> None:
         self._job = job
-        self._attempts = {ActivityName.DOWNLOAD: 0, ActivityName.UPLOAD: 0}
+        self._attempts = dict.fromkeys(COUNTED_STEPS, 0)
         self._queue_wait_ms: int | None = None
         self._status = JobStatus.PENDING
         self._step = JobStep.QUEUED
