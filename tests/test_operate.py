@@ -156,7 +156,22 @@ def test_replay_resumes_at_the_failed_upload_without_downloading_again(
     assert downloads_of(media, url) == downloads  # resumed at the upload: nothing downloaded again
     assert fetch(job["s3_url"], settings.data_dir / f"{job_id}.mp4").stat().st_size == job["file_size"]
     assert closed_status(settings, job_id) == WorkflowExecutionStatus.COMPLETED
+    assert status_query(settings, job_id) == {
+        **{name: job[name] for name in ("id", "url", "status", "step", "error", "created_at", "title")},
+        "s3_url": None,  # a link only the gateway signs
+        "subtitle_url": None,
+    }
     wait_for_no_work_dir(settings, job_id)
+
+
+def status_query(settings: Settings, job_id: str) -> dict[str, Any]:
+    """The workflow's ``status`` query (the UI's Queries tab), answered by a worker."""
+
+    async def query() -> dict[str, Any]:
+        answer: dict[str, Any] = await (await temporal(settings)).get_workflow_handle(job_id).query("status")
+        return answer
+
+    return asyncio.run(query())
 
 
 def wait_for_no_work_dir(settings: Settings, job_id: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from twister import db
@@ -19,11 +20,20 @@ from twister.backends import Backends
 from twister.gateway.documents import final_document
 from twister.gateway.errors import DATABASE_ERRORS, ApiError
 from twister.gateway.lifecycle import cancel
+from twister.gateway.starts import StartUnconfirmed, TemporalUnreachable
 from twister.gateway.status import live_document, read_live_state
 from twister.models import JobStatus
 from twister.operate.replay import NotReplayable, Replayed, replay_job
 
-REPLAY_ERRORS: tuple[type[Exception], ...] = (RPCError, NotReplayable, *DATABASE_ERRORS)
+REPLAY_ERRORS: tuple[type[Exception], ...] = (
+    NotReplayable,
+    RPCError,
+    StartUnconfirmed,
+    TemporalUnreachable,
+    WorkflowAlreadyStartedError,  # a run started meanwhile
+    *DATABASE_ERRORS,
+)
+"""What stops one job's replay: reported, and a bulk replay goes on with the next job."""
 
 
 async def _row(backends: Backends, job_id: uuid.UUID) -> dict[str, Any] | None:
