@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yt_dlp
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessor
@@ -19,7 +18,7 @@ from twister.config import Settings
 from twister.media.download_errors import classify_download_error
 from twister.media.formats import Format, choose_formats
 from twister.media.probe import probe
-from twister.media.ytdlp import base_params
+from twister.media.ytdlp import YoutubeDL, base_params
 from twister.models import ActivityName, DownloadResult, ErrorType, JobLimits, JobOptions, StepRequest
 from twister.worker.heartbeat import Heartbeat
 from twister.worker.metrics import count_bytes
@@ -182,7 +181,7 @@ class DownloadActivities:
         FFmpegPostProcessor._ffmpeg_location.set(params["ffmpeg_location"])
         started = time.monotonic()
         with heartbeat:
-            with yt_dlp.YoutubeDL(params) as ydl:
+            with YoutubeDL(params) as ydl:
                 info = ydl.extract_info(request.url, download=True)
             if not info or not chosen:
                 raise ApplicationError(
