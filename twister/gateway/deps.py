@@ -17,6 +17,7 @@ from twister.gateway.listeners import StreamLimit
 from twister.gateway.rate_limit import RateLimiter
 from twister.gateway.watch import StatusWatcher
 from twister.net.guard import Endpoint
+from twister.storage import PresignedUrls
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -38,6 +39,8 @@ class Services:
     box: SecretBox
     watcher: StatusWatcher
     event_streams: StreamLimit
+    presigned: PresignedUrls
+    """Presigned URLs of the server bucket's objects, reused for a minute."""
 
 
 def services(request: Request) -> Services:
