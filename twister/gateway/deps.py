@@ -43,7 +43,8 @@ class Services:
     """Presigned URLs of the server bucket's objects, reused for a minute."""
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    """async: FastAPI would run a plain function in its thread pool, on every request."""
     found: Services = request.app.state.services
     return found
 
