@@ -35,6 +35,9 @@ def base_params(settings: Settings, proxy: str) -> dict[str, Any]:
         "socket_timeout": 30,
         "ffmpeg_location": ffmpeg_folder(settings.ffmpeg_path, settings.ffprobe_path),
         "proxy": proxy,
+        # HLS segments are kept as MPEG-TS: the mux step reads any container, so yt-dlp's remux of
+        # each stream into MP4 (a whole extra pass over the file, plus an ffprobe) is wasted work.
+        "hls_use_mpegts": True,
     }
 
 
