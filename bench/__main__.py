@@ -33,7 +33,7 @@ import psutil
 
 from bench.media import BenchMedia, ensure_media
 from bench.site import BenchSite
-from bench.stack import BenchStack, sampling
+from bench.stack import BenchStack, cpu_by_service, sampling
 
 BY_HAND_FORMAT = "bv*[height<=720]+ba/b[height<=720]"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -115,8 +115,10 @@ def _newest(stack: BenchStack, count: int) -> list[dict[str, Any]]:
     return jobs
 
 
-def small_batch(stack: BenchStack, url: str, count: int) -> float:
-    """``count`` jobs submitted at once; jobs per hour from the first created to the last finished."""
+def small_batch(stack: BenchStack, url: str, count: int, cpu: dict[str, list[float]] | None = None) -> float:
+    """``count`` jobs submitted at once; jobs per hour from the first created to the last finished.
+    ``cpu`` collects the CPU milliseconds per job of each service (and of this process, the client)."""
+    before = cpu_by_service() | {"bench client": time.process_time()}
     with ThreadPoolExecutor(8) as pool:
         ids = set(pool.map(lambda _: stack.submit(url), range(count)))
     deadline = time.monotonic() + 900
@@ -127,6 +129,10 @@ def small_batch(stack: BenchStack, url: str, count: int) -> float:
             if bad:
                 raise RuntimeError(f"{len(bad)} small jobs did not complete, e.g. {bad[0]}")
             span = (max(j["finished_at"] for j in jobs) - min(j["created_at"] for j in jobs)) / 1000
+            after = cpu_by_service() | {"bench client": time.process_time()}
+            for name, used in after.items():
+                if cpu is not None:
+                    cpu.setdefault(name, []).append(1000 * (used - before.get(name, 0.0)) / count)
             return float(count / span * 3600)
         time.sleep(0.25)
     raise TimeoutError("small jobs did not finish")
@@ -145,6 +151,7 @@ def small_jobs(
 ) -> dict[str, Any]:
     url = site.url(media.progressive)
     per_slots: dict[int, list[float]] = {slots: [] for slots in slot_settings}
+    cpu: dict[int, dict[str, list[float]]] = {slots: {} for slots in slot_settings}
     by_hand: list[float] = []
     loads = []
     for i in range(runs):
@@ -152,7 +159,7 @@ def small_jobs(
         order = slot_settings if i % 2 == 0 else list(reversed(slot_settings))
         for slots in order:
             stack.use_worker(TWISTER_WORKER_MAX_JOBS=str(slots))
-            per_slots[slots].append(small_batch(stack, url, count))
+            per_slots[slots].append(small_batch(stack, url, count, cpu[slots]))
         by_hand.append(by_hand_batch(stack, url, 10, 2))
     best = max(slot_settings, key=lambda s: _median(per_slots[s]))
     return {
@@ -160,6 +167,7 @@ def small_jobs(
         "jobs_per_hour": per_slots,
         "median_jobs_per_hour": {s: _median(v) for s, v in per_slots.items()},
         "best_slots": best,
+        "cpu_ms_per_job": {s: {name: _median(v) for name, v in by.items()} for s, by in cpu.items()},
         "by_hand_jobs_per_hour": by_hand,
         "by_hand_median": _median(by_hand),
         "load": loads,
@@ -268,6 +276,10 @@ def rows(figures: dict[str, Any]) -> list[Row]:
     if "small" in figures:
         f = figures["small"]
         per = ", ".join(f"{s} slots {v:,.0f}" for s, v in f["median_jobs_per_hour"].items())
+        used = f["cpu_ms_per_job"][f["best_slots"]]
+        per += "; CPU ms per job at that setting: " + ", ".join(
+            f"{name} {ms:.0f}" for name, ms in sorted(used.items(), key=lambda item: -item[1])
+        )
         best = f["median_jobs_per_hour"][f["best_slots"]]
         out.append(Row(
             f"{f['jobs']} small (1 MB) jobs, one worker", f"{best:,.0f} jobs/h ({f['best_slots']} slots)",
@@ -381,13 +393,13 @@ def main() -> None:
         if "single200" in wanted:
             figures["single200"] = single_job(stack, site, media, media.hls_large, args.runs)
             print("single200", json.dumps(figures["single200"]), flush=True)
-        if "small" in wanted or "finished" in wanted:
-            slots = [int(s) for s in args.slots.split(",")]
-            runs = args.runs if "small" in wanted else 1
-            small = small_jobs(stack, site, media, runs, slots, args.small_jobs)
-            if "small" in wanted:
-                figures["small"] = small
-                print("small", json.dumps(small), flush=True)
+        slots = [int(s) for s in args.slots.split(",")]
+        if "small" in wanted:
+            figures["small"] = small_jobs(stack, site, media, args.runs, slots, args.small_jobs)
+            print("small", json.dumps(figures["small"]), flush=True)
+        elif "finished" in wanted:  # finished jobs to ask about
+            stack.use_worker(TWISTER_WORKER_MAX_JOBS=str(max(slots)))
+            small_batch(stack, site.url(media.progressive), args.small_jobs)
         rates = [float(r) for r in args.get_rates.split(",")]
         if "finished" in wanted:
             figures["finished"] = get_finished(stack, args.runs, rates, args.get_seconds)

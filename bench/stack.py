@@ -61,6 +61,33 @@ def disk_use(root: Path) -> int:
     return total
 
 
+def _group_name(process: psutil.Process) -> str:
+    line = " ".join(process.cmdline())
+    for name in ("worker", "gateway", "temporal", "postgres", "weed"):
+        if name in line:
+            return name
+    return str(process.name())
+
+
+def cpu_by_service() -> dict[str, float]:
+    """CPU seconds used so far by each child of this process with its descendants (ffmpeg under the
+    worker, Postgres backends under Postgres), the ones that ended included."""
+    totals: dict[str, float] = {}
+    for child in psutil.Process().children():
+        try:
+            times = child.cpu_times()
+            used = times.user + times.system + times.children_user + times.children_system
+            for descendant in child.children(recursive=True):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    d = descendant.cpu_times()
+                    used += d.user + d.system
+            name = _group_name(child)
+        except psutil.NoSuchProcess:
+            continue
+        totals[name] = totals.get(name, 0.0) + used
+    return totals
+
+
 class Sampler:
     """Peak of the worker's process-tree RSS and of its work-dir disk use, sampled every 0.1 s."""
 
