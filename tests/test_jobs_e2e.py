@@ -100,6 +100,30 @@ def test_hls_playlist_and_html_page_sources(
 
 
 @pytest.mark.usefixtures("worker")
+@pytest.mark.parametrize(
+    ("body", "extension", "codecs"),
+    [({"format": "mkv"}, "mkv", ["aac", "h264"]), ({"audio_only": True}, "m4a", ["aac"])],
+)
+def test_hls_streams_kept_as_mpeg_ts_become_any_container(
+    api: httpx.Client,
+    media: MediaSite,
+    settings: Settings,
+    tmp_path: Path,
+    body: dict[str, Any],
+    extension: str,
+    codecs: list[str],
+) -> None:
+    """HLS segments are downloaded as MPEG-TS and remuxed once, by the mux step, into what was asked."""
+    job = wait_terminal(api, submit(api, url=media.hls_url, max_resolution="720", **body))
+    assert job["status"] == "Completed", job["error"]
+    assert job["format"] == extension
+    probe = ffprobe_json(settings, fetch(job["s3_url"], tmp_path / f"out.{extension}"))
+    assert sorted(s["codec_name"] for s in probe["streams"]) == codecs
+    assert "mpegts" not in probe["format"]["format_name"]
+    assert abs(float(probe["format"]["duration"]) - media.library.duration) <= 0.2
+
+
+@pytest.mark.usefixtures("worker")
 def test_vertical_video_to_mkv_caps_shorter_side(
     api: httpx.Client, media: MediaSite, settings: Settings, tmp_path: Path
 ) -> None:

@@ -14,7 +14,7 @@ from temporalio.client import Client
 from twister import db
 from twister.config import Settings
 from twister.crypto import SecretBox
-from twister.storage import s3_client
+from twister.storage import PresignedUrls, s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -27,6 +27,8 @@ class Backends:
     temporal: Client
     s3: S3Client
     box: SecretBox
+    presigned: PresignedUrls
+    """Presigned URLs of the server bucket's objects, reused for a minute."""
 
 
 @asynccontextmanager
@@ -36,6 +38,8 @@ async def open_backends(settings: Settings) -> AsyncIterator[Backends]:
     pool = await db.create_pool(settings.database_url, settings.database_timeout)
     try:
         await db.migrate(pool)
-        yield Backends(settings, pool, temporal, s3_client(settings), SecretBox.from_settings(settings))
+        s3 = s3_client(settings)
+        presigned = PresignedUrls(s3, settings.presign_ttl_seconds)
+        yield Backends(settings, pool, temporal, s3, SecretBox.from_settings(settings), presigned)
     finally:
         await pool.close()

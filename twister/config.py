@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     max_unfinished_jobs_per_key: int = Field(
         default=100, gt=0, description="Jobs one API key may have pending or processing at once; more get 429."
     )
+    max_concurrent_requests: int = Field(
+        default=64,
+        gt=0,
+        description="Requests one gateway process works on at once (event streams, /health, /ready and /metrics "
+        "aside); more get 503 with Retry-After at once instead of waiting in a queue.",
+    )
     max_playlist_entries: int = Field(
         default=100, gt=0, description="Most videos a playlist URL may list (one job each); a longer one gets 400."
     )

@@ -60,7 +60,16 @@ def now_ms() -> int:
 async def create_pool(database_url: str, timeout: float) -> asyncpg.Pool:
     """A pool that connects on first use, so a process starts even while Postgres is down; a connect
     or a query that takes longer than ``timeout`` seconds fails instead of waiting on a frozen server."""
-    return await asyncpg.create_pool(database_url, min_size=0, max_size=10, timeout=timeout, command_timeout=timeout)
+    return await asyncpg.create_pool(
+        database_url, min_size=0, max_size=10, timeout=timeout, command_timeout=timeout, reset=_keep_session
+    )
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """A connection back in the pool only has an open transaction rolled back (asyncpg always does
+    that): twister keeps no session state (no LISTEN, SET, cursors or session advisory locks; its
+    locks are transaction-scoped), so asyncpg's default reset query would be an extra round trip
+    on every query for nothing."""
 
 
 def migrations() -> list[tuple[int, Path]]:

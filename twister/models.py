@@ -270,6 +270,9 @@ class DownloadResult:
     subtitle_path: str | None = None
     subtitle_lang: str | None = None
     thumbnail_path: str | None = None
+    media_duration: float | None = None
+    """Seconds of the downloaded video (else audio) file, as probed: the mux step's progress needs no
+    second ffprobe. None from a download that did not tell (the mux step probes then)."""
 
 
 @dataclass

@@ -12,17 +12,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yt_dlp
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessor
+from yt_dlp.utils import DownloadError
 
 from twister.config import Settings
 from twister.media.download_errors import classify_download_error, downloader_message, may_appear
 from twister.media.formats import Format, choose_formats
 from twister.media.live import RecordingProgress, record, recording_arguments
 from twister.media.probe import MediaInfo, probe
-from twister.media.ytdlp import base_params
+from twister.media.ytdlp import YoutubeDL, base_params
 from twister.models import ActivityName, DownloadResult, ErrorType, JobLimits, JobOptions, StepRequest
 from twister.worker.heartbeat import Heartbeat
 from twister.worker.metrics import count_bytes
@@ -240,10 +240,10 @@ class DownloadActivities:
         limit, waited, pause = request.limits.max_wait_for_video_seconds, 0.0, _FIRST_WAIT
         while True:
             try:
-                with yt_dlp.YoutubeDL(params) as ydl:
+                with YoutubeDL(params) as ydl:
                     info: dict[str, Any] | None = ydl.extract_info(request.url, download=True)
                     return info
-            except yt_dlp.utils.DownloadError as exc:
+            except DownloadError as exc:
                 if not (request.options.wait_for_video and may_appear(exc)):
                     raise
                 if waited >= limit:
@@ -341,4 +341,5 @@ class DownloadActivities:
             download_duration_ms=download_ms,
             speed_mbps=round(size / 1e6 / max(download_ms / 1000, 1e-3), 3),
             attempt=attempt,
+            media_duration=next((m.duration for m in (video, audio) if m is not None), None),
         )

@@ -6,13 +6,12 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-import yt_dlp
 from temporalio import activity
 
 from twister.config import Settings
 from twister.media.download_errors import classify_download_error
 from twister.media.probe import probe
-from twister.media.ytdlp import base_params
+from twister.media.ytdlp import YoutubeDL, base_params
 from twister.models import ActivityName, PlaylistEntry, UrlInfo
 
 _METADATA_FIELDS = ("title", "duration", "width", "height", "uploader", "thumbnail", "description", "upload_date")
@@ -56,7 +55,7 @@ class InspectActivities:
             "retries": 1,
         }
         try:
-            with yt_dlp.YoutubeDL(params) as ydl:
+            with YoutubeDL(params) as ydl:
                 info = ydl.extract_info(url, download=False)
         except Exception as exc:  # every downloader failure is classified, none escapes raw
             raise classify_download_error(exc, activity.info().attempt) from None

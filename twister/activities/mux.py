@@ -31,9 +31,11 @@ class MuxActivities:
         inputs = [Path(p) for p in (request.download.video_path, request.download.audio_path) if p]
         if not inputs or not all(path.exists() for path in inputs):
             raise files_gone("downloaded streams")
-        info = await asyncio.to_thread(probe, self._settings.ffprobe_path, inputs[0])
+        duration = request.download.media_duration
+        if duration is None:
+            duration = (await asyncio.to_thread(probe, self._settings.ffprobe_path, inputs[0])).duration
         started = time.monotonic()
-        await self.run_ffmpeg(ffmpeg_arguments(request, container, output), info.duration)
+        await self.run_ffmpeg(ffmpeg_arguments(request, container, output), duration)
         return MuxResult(path=str(output), duration_ms=int((time.monotonic() - started) * 1000))
 
     async def run_ffmpeg(self, args: list[str], duration: float | None) -> None:

@@ -22,11 +22,12 @@ from twister.gateway.deps import Services
 from twister.gateway.errors import install_error_handlers
 from twister.gateway.listeners import StreamLimit
 from twister.gateway.rate_limit import RateLimiter
+from twister.gateway.shedding import LoadShedding
 from twister.gateway.starts import reconcile_forever
 from twister.gateway.status import read_live_state
 from twister.gateway.watch import StatusWatcher
 from twister.net.infrastructure import infrastructure_endpoints
-from twister.storage import s3_client
+from twister.storage import PresignedUrls, s3_client
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -44,11 +45,12 @@ def create_app(settings: Settings) -> FastAPI:
             # a request waits for Temporal at most this long, then answers 503
             retry_config=RetryConfig(max_elapsed_time_millis=int(settings.temporal_rpc_timeout * 1000)),
         )
+        s3 = s3_client(settings)
         services = Services(
             settings=settings,
             pool=pool,
             temporal=temporal,
-            s3=s3_client(settings),
+            s3=s3,
             s3_probe=s3_client(settings, timeout=settings.ready_timeout, attempts=1),
             metrics=gateway_metrics,
             rate_limiter=RateLimiter(settings.rate_limit_per_minute),
@@ -60,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
                 max_jobs=settings.status_watch_max_jobs,
             ),
             event_streams=StreamLimit(settings.max_event_streams_per_key),
+            presigned=PresignedUrls(s3, settings.presign_ttl_seconds),
         )
         app.state.services = services
         reconciler = asyncio.create_task(reconcile_forever(services))
@@ -73,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="twister", version="0.1.0", lifespan=lifespan, redirect_slashes=False)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(LoadShedding, max_concurrent=settings.max_concurrent_requests)
     app.add_middleware(metrics.RequestMetrics, metrics=gateway_metrics)  # outermost: counts 413s too
 
     @app.get("/health")

@@ -32,7 +32,8 @@ class Services(Backends):
     event_streams: StreamLimit
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    """async: FastAPI would run a plain function in its thread pool, on every request."""
     found: Services = request.app.state.services
     return found
 

@@ -26,6 +26,8 @@ async def presigned_files(svc: Backends, row: dict[str, Any]) -> dict[str, str]:
     keys = {url_field: row[key_field] for key_field, url_field in STORED_FILES.items() if row[key_field]}
     if not keys:
         return {}
+    if not row["storage"]:  # the server's bucket: URLs signed a moment ago are reused
+        return {url_field: svc.presigned.url(svc.settings.s3_bucket, key) for url_field, key in keys.items()}
     client, bucket = await job_bucket(svc, row)
     ttl = svc.settings.presign_ttl_seconds
     return {url_field: presigned_url(client, bucket, key, ttl) for url_field, key in keys.items()}
