@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from typing import Any
 import httpx
 import psutil
 
+from tests.sampling import Sampler
 from twister import db
 from twister.config import Settings
 from twister.crypto import SecretBox
@@ -41,24 +41,6 @@ def bench_settings(root: Path) -> Settings:
         rate_limit_per_minute=100_000_000,
         max_unfinished_jobs_per_key=100_000,
     )
-
-
-def tree_rss(pid: int) -> int:
-    """Resident memory of a process and its children (ffmpeg, ffprobe), bytes."""
-    try:
-        process = psutil.Process(pid)
-        return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
-    except psutil.NoSuchProcess:
-        return 0
-
-
-def disk_use(root: Path) -> int:
-    total = 0
-    for directory, _, files in os.walk(root):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.stat(os.path.join(directory, name)).st_size
-    return total
 
 
 def _group_name(process: psutil.Process) -> str:
@@ -86,29 +68,6 @@ def cpu_by_service() -> dict[str, float]:
             continue
         totals[name] = totals.get(name, 0.0) + used
     return totals
-
-
-class Sampler:
-    """Peak of the worker's process-tree RSS and of its work-dir disk use, sampled every 0.1 s."""
-
-    def __init__(self, pid: int, work_root: Path) -> None:
-        self.pid, self.work_root = pid, work_root
-        self.peak_rss = self.peak_disk = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            self.peak_rss = max(self.peak_rss, tree_rss(self.pid))
-            self.peak_disk = max(self.peak_disk, disk_use(self.work_root))
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @dataclass

@@ -131,7 +131,8 @@ def test_announced_size_over_the_limit_is_refused_before_the_body(
 ) -> None:
     url = media.endless_url(announced=5 * 1024**3)
     assert_over_limit(settings, small_files, submit(small_files, url=url), "announced as 5368709120 bytes")
-    assert media.endless_sent(url) < 16 * 1024**2  # at most what socket buffers took before the refusal
+    # at most what the socket buffers and the egress proxy's 1 MiB reads took before the refusal
+    assert media.endless_sent(url) < 32 * 1024**2
 
 
 def test_segmented_source_over_the_size_limit_is_counted(

@@ -4,21 +4,17 @@ within what its slots allow. The wall time is written to ``<data dir>/load-test.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import statistics
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
 from tests.conftest import create_key, submit, wait_terminal, work_root
 from tests.media_site import MediaSite
+from tests.sampling import Sampler
 from twister.config import Settings
 from twister.embedded.children import twister_process, wait_gateway_ready
 from twister.embedded.process import ManagedProcess, free_port
@@ -31,46 +27,6 @@ QUEUE = "load"
 POLL_EVERY = 1.0  # as an SDK client polls; the GET path under load is issue 10's benchmark
 # per slot: the source, its muxed copy and yt-dlp's part file; per process: Python, Temporal's core, boto3
 MEMORY_BOUND = 350 * 1024**2 + SLOTS * 40 * 1024**2
-
-
-def tree_rss(pid: int) -> int:
-    try:
-        process = psutil.Process(pid)
-        return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
-    except psutil.NoSuchProcess:
-        return 0
-
-
-def disk_use(root: Path) -> int:
-    total = 0
-    for directory, _, files in os.walk(root):  # a job's files may go while we count them
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.stat(os.path.join(directory, name)).st_size
-    return total
-
-
-class Sampler:
-    """The worker's peak memory (its whole process tree) and peak work-dir disk use, sampled in a thread."""
-
-    def __init__(self, pid: int, root: Path) -> None:
-        self.pid, self.root = pid, root
-        self.peak_rss = self.peak_disk = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.2):
-            self.peak_rss = max(self.peak_rss, tree_rss(self.pid))
-            self.peak_disk = max(self.peak_disk, disk_use(self.root))
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +65,10 @@ def test_200_jobs_from_20_clients(
             return [wait_terminal(api, job_id, timeout=600, every=POLL_EVERY) for job_id in job_ids]
 
     started = time.monotonic()
-    with Sampler(worker.pid, work_root(settings, "worker-load")) as sampled, ThreadPoolExecutor(CLIENTS) as pool:
+    with (
+        Sampler(worker.pid, work_root(settings, "worker-load"), every=0.2) as sampled,
+        ThreadPoolExecutor(CLIENTS) as pool,
+    ):
         jobs = [job for finished in pool.map(client, range(CLIENTS)) for job in finished]
     wall = time.monotonic() - started
 
