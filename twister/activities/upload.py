@@ -71,7 +71,9 @@ class UploadActivities:
     @staticmethod
     def _abort_unfinished(bucket: _Bucket, key: str) -> None:
         """Best effort: drops multipart uploads of ``key`` left by an attempt that died (a killed worker,
-        storage down), so their parts do not linger in the bucket."""
+        storage down), so their parts do not linger in the bucket. Run before a transfer and again
+        after it: an earlier attempt whose heartbeat timed out may still be running and open one
+        in between; once this attempt's object is complete, any upload of its key is stale."""
         try:
             listed = bucket.client.list_multipart_uploads(Bucket=bucket.name, Prefix=key)
             for upload in listed.get("Uploads", []):
@@ -150,6 +152,7 @@ class UploadActivities:
                         attempt,
                         type=ErrorType.STORAGE_FAILED,
                     ) from None
+        self._abort_unfinished(bucket, request.key)
         count_bytes("uploaded", size)
         for side in request.side_files:  # small files beside the video (subtitles, thumbnail)
             self._put_side_file(bucket, side, attempt)

@@ -1,0 +1,60 @@
+"""The upload step against the real S3 store: what it leaves in the bucket."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from temporalio.testing import ActivityEnvironment
+
+from tests.test_faults import PART_BYTES
+from twister.activities.upload import UploadActivities
+from twister.config import Settings
+from twister.embedded.stack import EmbeddedStack
+from twister.models import UploadRequest
+from twister.storage import s3_client
+from twister.worker.workdirs import WorkDirs
+
+
+class OverlappingAttempt:
+    """An S3 client whose transfer starts while an earlier attempt of the same upload, still running
+    (its heartbeat timed out under load), opens a multipart upload of the same key: after this
+    attempt's sweep of unfinished uploads, so only a sweep at the end can drop it."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def upload_file(self, path: str, bucket: str, key: str, **kwargs: Any) -> None:
+        self._client.create_multipart_upload(Bucket=bucket, Key=key)
+        self._client.upload_file(path, bucket, key, **kwargs)
+
+
+async def test_a_completed_upload_leaves_no_unfinished_multipart_upload_of_its_key(
+    tmp_path: Path, settings: Settings, stack: EmbeddedStack
+) -> None:
+    client = s3_client(settings)
+    workdirs = WorkDirs(tmp_path / "work")
+    job_id = "overlapping-attempts"
+    muxed = workdirs.fresh(job_id) / "video.mp4"
+    muxed.write_bytes(os.urandom(2 * PART_BYTES))
+    activities = UploadActivities(
+        workdirs,
+        OverlappingAttempt(client),  # type: ignore[arg-type]
+        settings.s3_bucket,
+        PART_BYTES,
+        own_storage=lambda _job_id: asyncio.sleep(0, None),
+        loop=asyncio.get_running_loop(),
+        egress_proxy_url="",
+    )
+    key = f"{job_id}.mp4"
+    result = await asyncio.to_thread(
+        ActivityEnvironment().run, activities.upload, UploadRequest(job_id, str(muxed), key)
+    )
+    assert result.file_size == 2 * PART_BYTES
+    assert client.head_object(Bucket=settings.s3_bucket, Key=key)["ContentLength"] == 2 * PART_BYTES
+    assert client.list_multipart_uploads(Bucket=settings.s3_bucket, Prefix=key).get("Uploads", []) == []
