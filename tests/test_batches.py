@@ -63,6 +63,42 @@ def test_playlist_url_makes_a_batch_that_completes_and_reports(api: httpx.Client
     assert delivery.headers["x-tornado-signature"].startswith("t=")
 
 
+def wait_deliveries(receiver: Any, count: int, timeout: float = 60) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while len(receiver.deliveries) < count:
+        assert time.monotonic() < deadline, [d.body for d in receiver.deliveries]
+        time.sleep(0.2)
+    return [json.loads(d.body) for d in receiver.deliveries]
+
+
+@pytest.mark.usefixtures("worker")
+def test_a_paused_batchs_job_cancelled_before_the_start_still_calls_its_webhook(
+    api: httpx.Client, media: MediaSite
+) -> None:
+    with webhook_receiver([200]) as receiver:
+        created = api.post("/jobs", json={"url": media.show_url(), "paused": True, "webhook_url": receiver.url}).json()
+        batch_id, jobs = created["batch_id"], [video["job_id"] for video in created["video_jobs"]]
+        assert api.delete(f"/jobs/{jobs[0]}").status_code == 200
+        cancelled = api.get(f"/jobs/{jobs[0]}").json()
+        assert (cancelled["status"], cancelled["step"]) == ("Failed", "Cancelled")
+        [event] = wait_deliveries(receiver, 1)
+        assert (event["type"], event["job_id"], event["error"]) == ("job_failed", jobs[0], "Job cancelled by user")
+        assert api.get(f"/batch/{batch_id}").json()["status"] == "paused"
+
+        started = api.post(f"/batch/{batch_id}/start").json()
+        assert started["started_jobs"] == 2
+        batch = wait_batch(api, batch_id, {"completed", "finished"})
+        assert (batch["status"], batch["completed_episodes"], batch["failed_episodes"]) == ("finished", 2, 1)
+        events = wait_deliveries(receiver, 4)
+    assert sorted(event["type"] for event in events) == [
+        "batch_completed",
+        "job_completed",
+        "job_completed",
+        "job_failed",
+    ]
+    assert api.get(f"/jobs/{jobs[0]}").json()["step"] == "Cancelled"
+
+
 @pytest.mark.usefixtures("worker")
 def test_paused_playlist_waits_can_be_renamed_then_starts(api: httpx.Client, media: MediaSite) -> None:
     created = api.post("/jobs", json={"url": media.show_url(), "paused": True, "folder": "shows"}).json()

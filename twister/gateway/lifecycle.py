@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -17,8 +18,13 @@ from twister.gateway.errors import ApiError
 from twister.gateway.files import delete_files
 from twister.gateway.quota import job_limits, too_many_unfinished, unfinished_limit, within_caps
 from twister.gateway.schemas import JobCreate
+from twister.gateway.starts import StartUnconfirmed, TemporalUnreachable, job_input_from_row, start_job_workflow
 from twister.models import RETRYABLE_STATUSES, ErrorKind, JobOutcome, JobStatus, JobStep
 from twister.workflows.job import CANCELLED_MESSAGE
+
+log = logging.getLogger(__name__)
+
+_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
 
 
 def cancelled(finished_at: int) -> JobOutcome:
@@ -34,7 +40,8 @@ def cancelled(finished_at: int) -> JobOutcome:
 async def cancel(svc: Backends, row: dict[str, Any]) -> None:
     """A running workflow is asked to cancel: it stops its step, cleans up, records the outcome and
     calls the webhook. A job not yet on a worker is also marked cancelled at once, so it reads as
-    cancelled even while no worker runs; a job with no workflow (a paused batch's) just is."""
+    cancelled even while no worker runs. A job with no workflow yet (a paused batch's) gets one that
+    is cancelled at once, so its end is recorded and sent like any other cancelled job's."""
     if row["finished_at"] is not None:
         raise ApiError(400, "Job cannot be cancelled (it has already finished)")
     handle = svc.temporal.get_workflow_handle(str(row["id"]))
@@ -45,16 +52,24 @@ async def cancel(svc: Backends, row: dict[str, Any]) -> None:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
         description = None
-    running = description is not None and (
-        description.raw_description.workflow_execution_info.status
-        == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
-    )
-    if running:
+    if description is None:
+        await _start_for_cancel(svc, row)
         await handle.cancel(rpc_timeout=rpc_timeout)
-        memo = await description.memo() if description else {}
-        if memo.get("status") != JobStatus.PENDING:
+    elif description.raw_description.workflow_execution_info.status == _RUNNING:
+        await handle.cancel(rpc_timeout=rpc_timeout)
+        if (await description.memo()).get("status") != JobStatus.PENDING:
             return
     await db.record_outcome(svc.pool, row["id"], cancelled(db.now_ms()), only_unfinished=True)
+
+
+async def _start_for_cancel(svc: Backends, row: dict[str, Any]) -> None:
+    try:
+        await start_job_workflow(svc.temporal, svc.settings, job_input_from_row(row, svc.settings))
+    except (TemporalUnreachable, StartUnconfirmed) as exc:
+        log.warning("could not start job %s to cancel it: %s", row["id"], exc)
+        raise ApiError(
+            503, "The workflow service (Temporal) is unreachable; the job was not cancelled. Try again shortly."
+        ) from None
 
 
 async def retry(svc: Services, row: dict[str, Any], key: db.ApiKey) -> uuid.UUID:
