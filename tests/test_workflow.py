@@ -61,7 +61,9 @@ POLICY = StepPolicy(
     retry_initial_interval=0.1,
     retry_max_interval=60.0,
     heartbeat_timeout=10.0,
-    host_schedule_to_start_timeout=1.0,  # a wait for a poller is not skipped: keep it short
+    # a wait for a poller is not skipped: short, yet longer than a worker's poll can lag on a loaded
+    # machine (at 1 s, a load of 13-30 made a live host look lost and cost the job an extra attempt)
+    host_schedule_to_start_timeout=5.0,
     download_timeout=3600.0,
     webhook_max_attempts=3,
     webhook_timeout=30.0,
