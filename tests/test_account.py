@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,6 +120,8 @@ def test_keys_list_shows_caps_never_keys_and_revoke_locks_out(settings: Settings
         assert "revoked" in twister_cli(settings, "keys", "revoke", key_id).stdout
         gone = api.get("/usage")
         assert gone.status_code == 401 and gone.json() == {"error": "Invalid API Key"}
+        job = api.get(f"/jobs/{uuid.uuid4()}")  # the key and the job are read together there
+        assert job.status_code == 401 and job.json() == {"error": "Invalid API Key"}
     assert twister_cli(settings, "keys", "revoke", key_id, check=False).returncode == 1
     assert twister_cli(settings, "keys", "create", "--name", "x", "--max-resolution", "700", check=False).returncode
 

@@ -141,8 +141,11 @@ def gateway() -> None:
 
     settings = load_settings()
     api = create_app(settings)
-    # log_config None: uvicorn's lines go through twister's logging, in its format
-    uvicorn.run(api, host=settings.api_host, port=settings.api_port, log_level="info", log_config=None)
+    # log_config None: uvicorn's lines go through twister's logging, in its format. No access log:
+    # a line per request was ~0.08 ms of CPU (~12 % of a GET); the metrics count requests instead.
+    uvicorn.run(
+        api, host=settings.api_host, port=settings.api_port, log_level="info", log_config=None, access_log=False
+    )
     exit_now(0)
 
 

@@ -116,7 +116,7 @@ class ApiKey:
 _KEY_LIMIT_COLUMNS = [f.name for f in fields(KeyLimits)]
 
 
-def _api_key(row: asyncpg.Record) -> ApiKey:
+def _api_key(row: asyncpg.Record | dict[str, Any]) -> ApiKey:
     return ApiKey(row["id"], row["name"], KeyLimits(**{name: row[name] for name in _KEY_LIMIT_COLUMNS}))
 
 
@@ -190,6 +190,27 @@ async def dev_api_key(pool: asyncpg.Pool, box: SecretBox, key_file: Path) -> str
 async def find_api_key(pool: asyncpg.Pool, key: str) -> ApiKey | None:
     row = await pool.fetchrow("SELECT * FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", hash_api_key(key))
     return _api_key(row) if row else None
+
+
+_KEY_AS = "api_key."  # the key's columns come as "api_key.<name>", beside the job's own
+_KEY_AND_JOB = (
+    "SELECT "
+    + ", ".join(f'k.{name} AS "{_KEY_AS}{name}"' for name in ["id", "name", *_KEY_LIMIT_COLUMNS])
+    + ", jobs.* FROM api_keys k LEFT JOIN jobs ON jobs.id = $2 AND jobs.api_key_id = k.id"
+    + " WHERE k.key_hash = $1 AND k.revoked_at IS NULL"
+)
+
+
+async def find_api_key_and_job(
+    pool: asyncpg.Pool, key: str, job_id: uuid.UUID
+) -> tuple[ApiKey | None, dict[str, Any] | None]:
+    """``find_api_key``, and ``get_job`` of that key, in one round trip."""
+    row = await pool.fetchrow(_KEY_AND_JOB, hash_api_key(key), job_id)
+    if row is None:
+        return None, None
+    key_columns = {name[len(_KEY_AS) :]: value for name, value in row.items() if name.startswith(_KEY_AS)}
+    job = {name: value for name, value in row.items() if not name.startswith(_KEY_AS)}
+    return _api_key(key_columns), None if job["id"] is None else _job(job)
 
 
 async def webhook_secret(pool: asyncpg.Pool, box: SecretBox, api_key_id: int) -> str:
@@ -572,7 +593,7 @@ async def count_jobs_by_status(pool: asyncpg.Pool) -> dict[str, int]:
     return {row["status"]: row["count"] for row in rows}
 
 
-def _job(row: asyncpg.Record) -> dict[str, Any]:
+def _job(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
     job = dict(row)
     job["request"] = json.loads(job["request"])
     job["limits"] = JobLimits(**json.loads(job["limits"])) if job.get("limits") else None

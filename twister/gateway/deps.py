@@ -1,9 +1,10 @@
-"""Request dependencies: the shared clients and the caller's API key."""
+"""Request dependencies: the shared clients, the caller's API key and the job a path names."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Header, Request
 
@@ -41,17 +42,25 @@ async def services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-async def current_key(
-    svc: ServicesDep,
+async def presented_key(
     x_api_key: Annotated[str | None, Header()] = None,
     authorization: Annotated[str | None, Header()] = None,
-) -> db.ApiKey:
+) -> str:
+    """The API key the request carries (``x-api-key``, or ``Authorization: Bearer``); 401 without one."""
     key = x_api_key
     if not key and authorization and authorization.lower().startswith("bearer "):
         key = authorization[7:].strip()
     if not key:
         raise ApiError(401, "Missing x-api-key header")
-    found = await db.find_api_key(svc.pool, key)
+    return key
+
+
+PresentedKeyDep = Annotated[str, Depends(presented_key)]
+
+
+def admitted(svc: Services, found: db.ApiKey | None) -> db.ApiKey:
+    """``found``, the key looked up for the request, if it may make one more request; else 401
+    (unknown or revoked) or 429 (over its rate)."""
     if found is None:
         raise ApiError(401, "Invalid API Key")
     wait = svc.rate_limiter.retry_after(found.id)
@@ -64,4 +73,32 @@ async def current_key(
     return found
 
 
+async def current_key(svc: ServicesDep, presented: PresentedKeyDep) -> db.ApiKey:
+    return admitted(svc, await db.find_api_key(svc.pool, presented))
+
+
 ApiKeyDep = Annotated[db.ApiKey, Depends(current_key)]
+
+
+@dataclass(frozen=True)
+class OwnedJob:
+    key: db.ApiKey
+    row: dict[str, Any]
+
+
+async def owned_job(job_id: str, svc: ServicesDep, presented: PresentedKeyDep) -> OwnedJob:
+    """The caller's key and its job ``job_id`` (path parameter), read in one database round trip;
+    404 for a malformed id, an unknown one and another key's job alike."""
+    try:
+        job_uuid = uuid.UUID(job_id)
+    except ValueError:
+        admitted(svc, await db.find_api_key(svc.pool, presented))
+        raise ApiError(404, "Job not found") from None
+    key, row = await db.find_api_key_and_job(svc.pool, presented, job_uuid)
+    key = admitted(svc, key)
+    if row is None:
+        raise ApiError(404, "Job not found")
+    return OwnedJob(key, row)
+
+
+OwnedJobDep = Annotated[OwnedJob, Depends(owned_job)]

@@ -3,28 +3,14 @@ gateway's watcher while the job runs, from its row (with presigned URLs) once it
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from twister import db
 from twister.backends import Backends
 from twister.gateway.deps import Services
-from twister.gateway.errors import ApiError
 from twister.gateway.files import presigned_files
 from twister.gateway.status import finished_document, live_document
 from twister.models import ErrorKind, JobOutcome, JobStatus, JobStep
-
-
-async def owned_row(svc: Services, job_id: str, key: db.ApiKey) -> dict[str, Any]:
-    """The job's row; 404 for a malformed id, an unknown one and another key's job alike."""
-    try:
-        job_uuid = uuid.UUID(job_id)
-    except ValueError:
-        raise ApiError(404, "Job not found") from None
-    row = await db.get_job(svc.pool, job_uuid, key.id)
-    if row is None:
-        raise ApiError(404, "Job not found")
-    return row
 
 
 async def job_document(svc: Services, row: dict[str, Any]) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from fastapi import APIRouter, Depends
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from temporalio.service import RPCError
 
-from twister.gateway.deps import ApiKeyDep, Services, ServicesDep
-from twister.gateway.documents import current_document, final_document, owned_row
+from twister.gateway.deps import OwnedJobDep, Services, ServicesDep
+from twister.gateway.documents import current_document, final_document
 from twister.gateway.errors import DATABASE_ERRORS
 from twister.gateway.schemas import ERROR_RESPONSES, ErrorBody
 
@@ -50,12 +50,11 @@ class _Opened:
     """The live document when the stream opened; None when the job had ended already."""
 
 
-async def _open(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> AsyncIterator[_Opened]:
+async def _open(job: OwnedJobDep, svc: ServicesDep) -> AsyncIterator[_Opened]:
     """What may refuse the stream, checked before it starts so that it answers JSON errors as GET
     does: 404, 429 (the key's streams), 503. The key's stream is held until the stream ends."""
-    row = await owned_row(svc, job_id, key)
-    with svc.event_streams.hold(key.id):
-        yield _Opened(row, await current_document(svc, row))
+    with svc.event_streams.hold(job.key.id):
+        yield _Opened(job.row, await current_document(svc, job.row))
 
 
 @router.get(

@@ -18,8 +18,8 @@ from twister.gateway.admission import (
     create_playlist,
     start_single,
 )
-from twister.gateway.deps import ApiKeyDep, ServicesDep
-from twister.gateway.documents import job_document, owned_row
+from twister.gateway.deps import ApiKeyDep, OwnedJobDep, ServicesDep
+from twister.gateway.documents import job_document
 from twister.gateway.errors import ApiError
 from twister.gateway.inspect import SourceProblem, could_be_playlist, inspect_url
 from twister.gateway.quota import job_limits, too_many_unfinished, unfinished_limit, within_caps
@@ -92,8 +92,8 @@ async def create_job(
 
 
 @router.get("/jobs/{job_id}", response_model=None, responses={200: {"model": JobDocument}, **ERROR_RESPONSES})
-async def get_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> JSONResponse:
-    return JSONResponse(await job_document(svc, await owned_row(svc, job_id, key)))
+async def get_job(job: OwnedJobDep, svc: ServicesDep) -> JSONResponse:
+    return JSONResponse(await job_document(svc, job.row))
 
 
 @router.get("/jobs", responses=ERROR_RESPONSES, response_model_exclude_none=True)
@@ -122,24 +122,24 @@ def _status_filter(status: str | None) -> JobStatus | None:
 
 
 @router.delete("/jobs/{job_id}", responses=ERROR_RESPONSES)
-async def cancel_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> JobCancelled:
-    row = await owned_row(svc, job_id, key)
+async def cancel_job(job: OwnedJobDep, svc: ServicesDep) -> JobCancelled:
+    row = job.row
     await lifecycle.cancel(svc, row)
     log.info("job %s cancelled", row["id"])
     return JobCancelled(job_id=str(row["id"]))
 
 
 @router.post("/jobs/{job_id}/retry", status_code=201, responses=ERROR_RESPONSES)
-async def retry_job(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> JobRetried:
-    row = await owned_row(svc, job_id, key)
-    new_id = await lifecycle.retry(svc, row, key)
+async def retry_job(job: OwnedJobDep, svc: ServicesDep) -> JobRetried:
+    row = job.row
+    new_id = await lifecycle.retry(svc, row, job.key)
     log.info("job %s retried as %s", row["id"], new_id)
     return JobRetried(job_id=str(new_id), original_job_id=str(row["id"]))
 
 
 @router.delete("/jobs/{job_id}/file", responses=ERROR_RESPONSES)
-async def delete_job_file(job_id: str, svc: ServicesDep, key: ApiKeyDep) -> FileDeleted:
-    row = await owned_row(svc, job_id, key)
+async def delete_job_file(job: OwnedJobDep, svc: ServicesDep) -> FileDeleted:
+    row = job.row
     deleted = await lifecycle.delete_file(svc, row)
     return FileDeleted(job_id=str(row["id"]), deleted_key=deleted)
 
