@@ -32,6 +32,7 @@ from twister.net.egress import EgressProxy, without_proxy_variables
 from twister.net.infrastructure import infrastructure_endpoints
 from twister.storage import S3Target, s3_client
 from twister.temporal_setup import check_search_attributes
+from twister.worker.memory import limit_malloc_arenas
 from twister.worker.metrics import ActivityObserver, worker_runtime
 from twister.worker.slots import AssignmentSlotSupplier, JobSlots
 from twister.worker.sweep import sweep_forever
@@ -48,6 +49,7 @@ INSPECT_THREADS = 4
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    limit_malloc_arenas()
     # yt-dlp's ffmpeg inherits this environment: only the egress proxy may carry its requests
     kept = without_proxy_variables(os.environ)
     os.environ.clear()
