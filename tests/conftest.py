@@ -197,6 +197,21 @@ def fetch(url: str, path: Path) -> Path:
     return path
 
 
+def moov_before_mdat(path: Path) -> bool:
+    """The MP4's index (moov) comes before its media data, so a player can start before it has the whole file."""
+    boxes: list[bytes] = []
+    with path.open("rb") as f:
+        while len(header := f.read(16)) >= 8:
+            size, kind = int.from_bytes(header[:4]), header[4:8]
+            if size == 1:  # a 64-bit size follows the type
+                size = int.from_bytes(header[8:16])
+            boxes.append(kind)
+            if size < 8:  # 0: the last box runs to the end of the file
+                break
+            f.seek(f.tell() - len(header) + size)
+    return b"moov" in boxes and b"mdat" in boxes and boxes.index(b"moov") < boxes.index(b"mdat")
+
+
 def ffprobe_json(settings: Settings, path: Path) -> dict[str, Any]:
     import json
 

@@ -247,6 +247,7 @@ class _SiteState:
     endless_sent: dict[str, int] = field(default_factory=dict)
     live: dict[str, _LiveStream] = field(default_factory=dict)
     connections: set[socket.socket] = field(default_factory=set)
+    slow_line_free_at: float = 0.0
 
     @property
     def root(self) -> Path:
@@ -439,7 +440,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, fh: Any, remaining: int, rate: int) -> None:
         chunk = max(1024, rate // 20) if rate else 256 * 1024
-        began, sent = time.monotonic(), 0
         while remaining > 0:
             if self.state.stopping.is_set():
                 self.close_connection = True
@@ -448,19 +448,26 @@ class _Handler(BaseHTTPRequestHandler):
             if not data:
                 break
             self.wfile.write(data)
-            sent += len(data)
             remaining -= len(data)
             if rate:
-                delay = began + sent / rate - time.monotonic()
+                delay = self._slow_line(len(data) / rate)
                 if delay > 0 and self.state.stopping.wait(delay):
                     self.close_connection = True
                     return
+
+    def _slow_line(self, seconds: float) -> float:
+        """How long to wait after sending ``seconds`` worth of data: every slow response shares one line,
+        as behind a slow source, so a downloader's parallel requests do not make it faster."""
+        with self.state.lock:
+            now = time.monotonic()
+            self.state.slow_line_free_at = max(self.state.slow_line_free_at, now) + seconds
+            return self.state.slow_line_free_at - now
 
 
 class MediaSite:
     """Serves a MediaLibrary (or any folder) on 127.0.0.1:<free port> from a background thread.
 
-    Paths: any file under root; ``/slow/<path>`` the same file at ``slow_rate`` bytes/s (per response);
+    Paths: any file under root; ``/slow/<path>`` the same file at ``slow_rate`` bytes/s (all slow responses together);
     ``/flaky/<n>/<path>`` answers 503 to the first n
     requests of that exact URL (query included), then serves ``<path>`` (which may start with ``slow/``);
     ``/delay/<s>/<path>`` answers the first request of that exact URL after s seconds;

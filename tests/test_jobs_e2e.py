@@ -14,6 +14,7 @@ from tests.conftest import (
     fetch,
     ffprobe_json,
     leftover_work_dirs,
+    moov_before_mdat,
     submit,
     wait_for,
     wait_terminal,
@@ -94,9 +95,11 @@ def test_hls_playlist_and_html_page_sources(
 ) -> None:
     job = wait_terminal(api, submit(api, url=getattr(media, source), max_resolution="720"))
     assert job["status"] == "Completed", job["error"]
-    probe = ffprobe_json(settings, fetch(job["s3_url"], tmp_path / "out.mp4"))
+    output = fetch(job["s3_url"], tmp_path / "out.mp4")
+    probe = ffprobe_json(settings, output)
     assert sorted(s["codec_name"] for s in probe["streams"]) == ["aac", "h264"]
     assert abs(float(probe["format"]["duration"]) - media.library.duration) <= 0.2
+    assert moov_before_mdat(output)
 
 
 @pytest.mark.usefixtures("worker")
@@ -143,8 +146,9 @@ def test_webm_source_to_mp4_reencodes_only_the_audio(
     job = wait_terminal(api, submit(api, url=media.webm_url))
     assert job["status"] == "Completed", job["error"]
     assert (job["native_video_codec"], job["native_audio_codec"]) == ("vp9", "opus")
-    probe = ffprobe_json(settings, fetch(job["s3_url"], tmp_path / "out.mp4"))
-    assert sorted(s["codec_name"] for s in probe["streams"]) == ["aac", "vp9"]
+    output = fetch(job["s3_url"], tmp_path / "out.mp4")
+    assert sorted(s["codec_name"] for s in ffprobe_json(settings, output)["streams"]) == ["aac", "vp9"]
+    assert moov_before_mdat(output)
 
 
 @pytest.mark.usefixtures("worker")

@@ -3,9 +3,11 @@ is recorded instead (``media/live.py``)."""
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import math
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -93,6 +95,9 @@ _LONGEST_WAIT = 30.0
 """wait_for_video asks again after 1, 2, 4 ... and then every 30 seconds."""
 
 
+_FRAGMENTS_AT_ONCE = 4
+"""HLS and DASH segments fetched at a time, each in a thread of yt-dlp's."""
+
 SUBTITLES = "subtitles"
 THUMBNAIL = "thumbnail"
 
@@ -153,19 +158,23 @@ class DownloadActivities:
             yield from chosen
 
         heartbeat = Heartbeat(attempt=attempt)
+        # yt-dlp calls the hook from its fragment threads too, outside the activity's context
+        context, counting = contextvars.copy_context(), threading.Lock()
 
         def hook(update: dict[str, Any]) -> None:
-            if activity.is_cancelled():
+            if context.copy().run(activity.is_cancelled):
                 raise CancelledError("download cancelled")
-            if update["status"] == "finished":
-                progress.finished_bytes += int(update.get("total_bytes") or update.get("downloaded_bytes") or 0)
-                progress.current_bytes = 0
-            else:
-                progress.current_bytes = int(update.get("downloaded_bytes") or 0)
-                # Content-Length first (refused before the body is read), then the bytes counted so far
-                check_size(progress.finished_bytes + int(update.get("total_bytes") or 0), "is announced as", limits)
-            check_size(progress.done, "passed", limits)
-            heartbeat.update(**progress.details(update.get("speed")))
+            with counting:
+                if update["status"] == "finished":
+                    progress.finished_bytes += int(update.get("total_bytes") or update.get("downloaded_bytes") or 0)
+                    progress.current_bytes = 0
+                else:
+                    progress.current_bytes = int(update.get("downloaded_bytes") or 0)
+                    # Content-Length first (refused before the body is read), then the bytes counted so far
+                    announced = progress.finished_bytes + int(update.get("total_bytes") or 0)
+                    check_size(announced, "is announced as", limits)
+                check_size(progress.done, "passed", limits)
+                heartbeat.update(**progress.details(update.get("speed")))
 
         params = base_params(self._settings, self._proxy) | {
             "format": select,
@@ -180,6 +189,7 @@ class DownloadActivities:
             "progress_hooks": [hook],
             "retries": 2,
             "fragment_retries": 3,
+            "concurrent_fragment_downloads": _FRAGMENTS_AT_ONCE,
             "skip_unavailable_fragments": False,
             "overwrites": True,
         }
