@@ -63,13 +63,17 @@ async def cancel(svc: Backends, row: dict[str, Any]) -> None:
 
 
 async def _start_for_cancel(svc: Backends, row: dict[str, Any]) -> None:
+    """An unconfirmed start may have reached Temporal: the cancel that follows is then still owed to
+    that workflow (and fails with a 503 if there is none)."""
     try:
         await start_job_workflow(svc.temporal, svc.settings, job_input_from_row(row, svc.settings))
-    except (TemporalUnreachable, StartUnconfirmed) as exc:
+    except TemporalUnreachable as exc:
         log.warning("could not start job %s to cancel it: %s", row["id"], exc)
         raise ApiError(
             503, "The workflow service (Temporal) is unreachable; the job was not cancelled. Try again shortly."
         ) from None
+    except StartUnconfirmed as exc:
+        log.warning("start of job %s to cancel it unconfirmed (%s); cancelling it anyway", row["id"], exc)
 
 
 async def retry(svc: Services, row: dict[str, Any], key: db.ApiKey) -> uuid.UUID:
