@@ -40,10 +40,28 @@ async def test_concurrent_callers_share_one_read_reused_for_the_interval() -> No
     first = await asyncio.gather(*(watch.state("job") for _ in range(100)))
     again = await watch.state("job")  # within the interval: the same answer
     await asyncio.sleep(0.2)
-    later = await watch.state("job")
+    later = await watch.state("job")  # stale but recent: at once, a new read starts
+    await asyncio.sleep(0.1)
 
     assert first == [DOWNLOADING] * 100 and again == later == DOWNLOADING
     assert temporal.asked == ["job", "job"] and watch.reads == 2
+
+
+async def test_a_recent_answer_is_given_at_once_while_it_is_read_again_an_older_one_is_waited_for() -> None:
+    temporal = SlowTemporal(delay=0.15)
+    watch = watcher(temporal, refresh=0.2)
+    await watch.state("job")
+    temporal.failing = True  # the background read fails: nobody waited for it, nothing is raised
+
+    await asyncio.sleep(0.25)  # stale, younger than twice the interval
+    began = asyncio.get_running_loop().time()
+    assert await watch.state("job") == DOWNLOADING
+    assert asyncio.get_running_loop().time() - began < 0.05
+    await asyncio.sleep(0.3)  # the failed read is not kept; the answer is now older than 0.4 s
+
+    with pytest.raises(ConnectionError):
+        await watch.state("job")  # waited for, and its failure reaches the caller
+    assert temporal.asked == ["job", "job", "job"]
 
 
 async def test_a_failed_read_reaches_every_waiting_caller_and_is_not_kept() -> None:

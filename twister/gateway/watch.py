@@ -2,7 +2,10 @@
 
 ``GET /jobs/{id}`` and the event streams ask the watcher, not Temporal. Per job it runs at most one
 read at a time, shares the answer with every caller waiting for it and reuses it for
-``refresh_seconds``. Memory stays bounded: when a job is added, entries nobody asked about since
+``refresh_seconds``. Past that, an answer younger than twice the interval is still given at once
+while the next read runs, so no caller waits for ``describe()`` while the job is being watched
+(a request waiting for Temporal's answer was most of a running job's GET latency under load);
+an older one, or none, is waited for. Memory stays bounded: when a job is added, entries nobody asked about since
 their answer went stale are dropped, and beyond ``max_jobs`` the least recently read go first.
 """
 
@@ -27,6 +30,12 @@ class _Watch:
     reading: asyncio.Task[LiveState | None] | None = None
 
 
+def _retrieve(task: asyncio.Task[LiveState | None]) -> None:
+    """A failed read that no caller waited for (they had a recent answer) is not an unhandled error."""
+    if not task.cancelled():
+        task.exception()
+
+
 class StatusWatcher:
     def __init__(self, read: Reader, *, refresh_seconds: float, max_jobs: int) -> None:
         self._read = read
@@ -46,6 +55,10 @@ class StatusWatcher:
             return watch.state
         if watch.reading is None:
             watch.reading = asyncio.create_task(self._read_into(job_id, watch))
+            watch.reading.add_done_callback(_retrieve)
+        if self._recent(watch):
+            # stale but recent: answered at once, the read under way is for the callers after this one
+            return watch.state
         # shielded: a caller that goes away (a client disconnecting) leaves the read to the others
         return await asyncio.shield(watch.reading)
 
@@ -62,6 +75,9 @@ class StatusWatcher:
 
     def _fresh(self, watch: _Watch) -> bool:
         return time.monotonic() - watch.read_at < self._refresh
+
+    def _recent(self, watch: _Watch) -> bool:
+        return time.monotonic() - watch.read_at < 2 * self._refresh
 
     def _add(self, job_id: str) -> _Watch:
         while self._jobs:
