@@ -26,6 +26,7 @@ from twister.gateway.shedding import LoadShedding
 from twister.gateway.starts import reconcile_forever
 from twister.gateway.status import read_live_state
 from twister.gateway.watch import StatusWatcher
+from twister.heap import freeze_startup_objects
 from twister.net.infrastructure import infrastructure_endpoints
 from twister.storage import PresignedUrls, s3_client
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
         app.state.services = services
         reconciler = asyncio.create_task(reconcile_forever(services))
+        freeze_startup_objects()
         yield
         reconciler.cancel()
         with contextlib.suppress(asyncio.CancelledError):

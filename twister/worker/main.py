@@ -27,6 +27,7 @@ from twister.activities.upload import UploadActivities
 from twister.activities.webhook import WebhookActivities
 from twister.config import Settings
 from twister.crypto import SecretBox
+from twister.heap import freeze_startup_objects
 from twister.models import assignment_queue
 from twister.net.egress import EgressProxy, without_proxy_variables
 from twister.net.infrastructure import infrastructure_endpoints
@@ -139,6 +140,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         log.info("worker ready on %s (host queue %s)", settings.temporal_task_queue, host_queue)
         if settings.worker_metrics_address:
             log.info("worker metrics at http://%s/metrics", settings.worker_metrics_address)
+        freeze_startup_objects()
         try:
             async with shared_worker, assignment_worker, host_worker:
                 await stop.wait()
