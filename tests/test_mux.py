@@ -13,11 +13,13 @@ import pytest
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import ActivityEnvironment
 
+from tests.conftest import moov_before_mdat
 from tests.media_site import FFMPEG
 from twister.activities.mux import MuxActivities
 from twister.config import Settings
 from twister.media.containers import container_for
 from twister.media.muxing import ffmpeg_arguments
+from twister.media.probe import probe
 from twister.models import DownloadResult, ErrorType, JobOptions, MuxRequest
 from twister.worker.workdirs import WorkDirs
 
@@ -123,3 +125,31 @@ async def test_cancelled_mux_kills_its_ffmpeg(tmp_path: Path, settings: Settings
         await task
 
     assert ffmpeg_children() == []
+
+
+async def test_index_that_outgrows_its_reserved_room_still_comes_first(tmp_path: Path, settings: Settings) -> None:
+    """A source with more frames than it told (here 3,000, told 1): the copy's index outgrows the
+    room reserved for it, and the delivered file still has its index first and plays to the end."""
+    video = tmp_path / "many-frames.mp4"
+    source = [
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x36:rate=100:duration=30",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+    ]
+    subprocess.run([FFMPEG, "-v", "error", *source, str(video)], check=True)
+    told = dataclasses.replace(request(video, None, JobOptions()).download, media_duration=1.0, video_frame_rate=1.0)
+    workdirs = WorkDirs(tmp_path / "work")
+    workdirs.fresh("job")
+
+    result = await ActivityEnvironment().run(
+        MuxActivities(settings, workdirs).mux, MuxRequest("job", JobOptions(), told)
+    )
+
+    output = Path(result.path)
+    assert moov_before_mdat(output)
+    assert probe(settings.ffprobe_path, output).duration == pytest.approx(30, abs=0.1)

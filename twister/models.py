@@ -273,6 +273,9 @@ class DownloadResult:
     media_duration: float | None = None
     """Seconds of the downloaded video (else audio) file, as probed: the mux step's progress needs no
     second ffprobe. None from a download that did not tell (the mux step probes then)."""
+    video_frame_rate: float | None = None
+    """Average frames per second of the downloaded video, as probed: the mux step sizes an MP4's
+    index from it."""
 
 
 @dataclass

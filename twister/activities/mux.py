@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 from twister.config import Settings
 from twister.media.binaries import die_with_worker
 from twister.media.containers import container_for
-from twister.media.muxing import ffmpeg_arguments
+from twister.media.muxing import MOOV_RESERVE_TOO_SMALL, ffmpeg_arguments
 from twister.media.probe import probe
 from twister.models import ActivityName, ErrorType, MuxRequest, MuxResult
 from twister.worker.heartbeat import Heartbeat
@@ -35,7 +35,13 @@ class MuxActivities:
         if duration is None:
             duration = (await asyncio.to_thread(probe, self._settings.ffprobe_path, inputs[0])).duration
         started = time.monotonic()
-        await self.run_ffmpeg(ffmpeg_arguments(request, container, output), duration)
+        try:
+            await self.run_ffmpeg(ffmpeg_arguments(request, container, output), duration)
+        except ApplicationError as exc:
+            if MOOV_RESERVE_TOO_SMALL not in exc.message:
+                raise
+            activity.logger.warning("The MP4 index outgrew the room reserved for it; muxing again with +faststart")
+            await self.run_ffmpeg(ffmpeg_arguments(request, container, output, reserve_moov=False), duration)
         return MuxResult(path=str(output), duration_ms=int((time.monotonic() - started) * 1000))
 
     async def run_ffmpeg(self, args: list[str], duration: float | None) -> None:

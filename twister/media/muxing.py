@@ -6,6 +6,7 @@ only a stream that does not fit, or whose codec the job names, is re-encoded.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,10 +17,12 @@ from twister.media.containers import (
     Container,
     normalize_codec,
 )
-from twister.models import MuxRequest
+from twister.models import DownloadResult, MuxRequest
 
 
-def ffmpeg_arguments(request: MuxRequest, container: Container, output: Path) -> list[str]:
+def ffmpeg_arguments(
+    request: MuxRequest, container: Container, output: Path, *, reserve_moov: bool = True
+) -> list[str]:
     download, options = request.download, request.options
     inputs = list(dict.fromkeys(p for p in (download.video_path, download.audio_path) if p))
     args = ["-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1"]
@@ -56,11 +59,34 @@ def ffmpeg_arguments(request: MuxRequest, container: Container, output: Path) ->
         if options.clip_end is not None:
             args += ["-to", str(options.clip_end)]
     if container.ffmpeg_format in _APPLE:
-        args += ["-movflags", "+faststart"]
+        copies = all(args[args.index(flag) + 1] == "copy" for flag in ("-c:v", "-c:a") if flag in args)
+        reserve = _moov_reserve(download) if reserve_moov and want_video and copies else None
+        args += ["-moov_size", str(reserve)] if reserve else ["-movflags", "+faststart"]
     return [*args, "-f", container.ffmpeg_format, str(output)]
 
 
 _APPLE = ("mp4", "mov", "ipod")
+
+MOOV_RESERVE_TOO_SMALL = "reserved_moov_size is too small"
+"""ffmpeg's error when the index outgrew the room left for it; the output is unusable then."""
+
+_MOOV_FIXED_BYTES = 8192
+_MOOV_BYTES_PER_FRAME = 16
+_AUDIO_FRAMES_PER_SECOND = 50
+
+
+def _moov_reserve(download: DownloadResult) -> int | None:
+    """Room for an MP4's index (moov) before its media data, so players can start before they have
+    the whole file. ``+faststart`` gets that layout by rewriting the whole file once it is written; a
+    stream copy instead reserves the room up front (``-moov_size``). The index takes ~8-9 bytes per
+    audio or video frame with ffmpeg (H.264 and AAC, copied or encoded), plus ~1-2 KB of headers and
+    tags: 16 and 8 KiB leave room; audio is counted at 50 frames a second (AAC at 48 kHz makes 47,
+    Opus 50, MP3 38). Re-encodes keep ``+faststart``: beside an encode that pass is small, and an
+    index that outgrew its room would mean encoding again."""
+    if not (download.media_duration and download.video_frame_rate):
+        return None
+    per_second = download.video_frame_rate + (_AUDIO_FRAMES_PER_SECOND if download.audio_path else 0)
+    return _MOOV_FIXED_BYTES + math.ceil(download.media_duration * per_second) * _MOOV_BYTES_PER_FRAME
 
 
 def _target(requested: str, native_codec: str | None, fits: frozenset[str], default: str) -> str:
