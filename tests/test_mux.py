@@ -13,9 +13,8 @@ import pytest
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import ActivityEnvironment
 
-from tests.conftest import moov_before_mdat
+from tests.conftest import moov_before_mdat, mux_activities
 from tests.media_site import FFMPEG
-from twister.activities.mux import MuxActivities
 from twister.config import Settings
 from twister.media.containers import container_for
 from twister.media.muxing import ffmpeg_arguments
@@ -58,7 +57,7 @@ async def test_missing_streams_send_the_job_back_to_the_download(tmp_path: Path,
     workdirs.fresh("job")
     gone = workdirs.path("job") / "stream-v.mp4"
     with pytest.raises(ApplicationError) as raised:
-        await ActivityEnvironment().run(MuxActivities(settings, workdirs).mux, request(gone, None, JobOptions()))
+        await ActivityEnvironment().run(mux_activities(settings, workdirs).mux, request(gone, None, JobOptions()))
     assert raised.value.type == ErrorType.STREAMS_MISSING and raised.value.non_retryable
     assert "downloads the source again" in raised.value.message
 
@@ -94,7 +93,7 @@ async def test_reencode_of_unknown_duration_keeps_heartbeating(
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, heartbeat_timeout=timedelta(seconds=2))
     env.on_heartbeat = lambda *details: beats.append(details)
-    mux = MuxActivities(settings, WorkDirs(tmp_path / "work"))
+    mux = mux_activities(settings, WorkDirs(tmp_path / "work"))
     output = tmp_path / "out.webm"
     args = ["-nostdin", "-y", "-loglevel", "error", "-progress", "pipe:1", "-i", str(long_video)]
     task = asyncio.create_task(env.run(mux.run_ffmpeg, [*args, "-c:v", "libvpx-vp9", str(output)], None))
@@ -111,7 +110,7 @@ async def test_reencode_of_unknown_duration_keeps_heartbeating(
 async def test_cancelled_mux_kills_its_ffmpeg(tmp_path: Path, settings: Settings, long_video: Path) -> None:
     workdirs = WorkDirs(tmp_path / "work")
     workdirs.fresh("job")
-    mux = MuxActivities(settings, workdirs)
+    mux = mux_activities(settings, workdirs)
     env = ActivityEnvironment()
     task = asyncio.create_task(env.run(mux.mux, request(long_video, None, JobOptions(format="webm"))))
     for _ in range(100):
@@ -147,7 +146,7 @@ async def test_index_that_outgrows_its_reserved_room_still_comes_first(tmp_path:
     workdirs.fresh("job")
 
     result = await ActivityEnvironment().run(
-        MuxActivities(settings, workdirs).mux, MuxRequest("job", JobOptions(), told)
+        mux_activities(settings, workdirs).mux, MuxRequest("job", JobOptions(), told)
     )
 
     output = Path(result.path)

@@ -10,6 +10,7 @@ from typing import Any
 from temporalio.testing import ActivityEnvironment
 
 from tests.test_faults import PART_BYTES
+from twister.activities.multipart import Bucket, Buckets, OpenUploads
 from twister.activities.upload import UploadActivities
 from twister.config import Settings
 from twister.embedded.stack import EmbeddedStack
@@ -42,15 +43,13 @@ async def test_a_completed_upload_leaves_no_unfinished_multipart_upload_of_its_k
     job_id = "overlapping-attempts"
     muxed = workdirs.fresh(job_id) / "video.mp4"
     muxed.write_bytes(os.urandom(2 * PART_BYTES))
-    activities = UploadActivities(
-        workdirs,
-        OverlappingAttempt(client),  # type: ignore[arg-type]
-        settings.s3_bucket,
-        PART_BYTES,
-        own_storage=lambda _job_id: asyncio.sleep(0, None),
-        loop=asyncio.get_running_loop(),
-        egress_proxy_url="",
+    buckets = Buckets(
+        Bucket(OverlappingAttempt(client), settings.s3_bucket),  # type: ignore[arg-type]
+        lambda _job_id: asyncio.sleep(0, None),
+        asyncio.get_running_loop(),
+        "",
     )
+    activities = UploadActivities(workdirs, buckets, PART_BYTES, OpenUploads())
     key = f"{job_id}.mp4"
     result = await asyncio.to_thread(
         ActivityEnvironment().run, activities.upload, UploadRequest(job_id, str(muxed), key)
