@@ -9,8 +9,8 @@ the upload step's.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,6 +35,10 @@ HEAD_MARGIN_BYTES = 64 * 1024
 """Room beside the reserved index for what precedes it (``ftyp``) and the media data's header."""
 
 
+class _Dropped(Exception):
+    """A part stopped in flight: its upload is being aborted."""
+
+
 class EagerUpload:
     """A storage error stops the sending, never the mux: the upload step sends what is missing."""
 
@@ -49,6 +53,7 @@ class EagerUpload:
         self._in_flight: set[asyncio.Future[SentPart]] = set()
         self._sent: list[SentPart] = []
         self._stopped = False
+        self._dropping = threading.Event()
         self._busy_since = 0.0
         self._busy_seconds = 0.0
 
@@ -98,10 +103,16 @@ class EagerUpload:
                 self._upload.upload_id,
                 self._path,
                 part,
+                self._unless_dropped,
             )
             self._in_flight.add(future)
             future.add_done_callback(self._part_done)
             self._next_part += 1
+
+    def _unless_dropped(self, bytes_transferred: int) -> None:
+        """Stops a part in flight once the upload is being dropped."""
+        if self._dropping.is_set():
+            raise _Dropped
 
     def _part_done(self, future: asyncio.Future[SentPart]) -> None:
         self._in_flight.discard(future)
@@ -110,7 +121,7 @@ class EagerUpload:
         if future.cancelled():
             return
         if (error := future.exception()) is not None:
-            if not self._stopped:
+            if not self._stopped and not isinstance(error, _Dropped):
                 log.warning("sending parts while muxing stopped (%s); the upload step sends them", type(error).__name__)
             self._stopped = True
             return
@@ -119,8 +130,7 @@ class EagerUpload:
     async def _settle(self) -> None:
         """Waits for the parts in flight; no more are sent."""
         self._stopped = True
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
         self._executor.shutdown(wait=False)
 
     async def finish(self) -> HandedOverUpload | None:
@@ -143,6 +153,7 @@ class EagerUpload:
 
     async def abort(self) -> None:
         """The mux failed, was cancelled or starts again: the upload and its parts are dropped."""
+        self._dropping.set()
         await self._settle()
         await self._abort()
 

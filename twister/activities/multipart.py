@@ -107,9 +107,13 @@ class PartLayout:
         return ranges
 
 
-def send_part(bucket: Bucket, key: str, upload_id: str, path: Path, part: PartRange) -> SentPart:
-    """Blocking: uploads one part straight from the file, without holding it in memory."""
-    with ReadFileChunk.from_filename(str(path), part.offset, part.length) as body:
+def send_part(
+    bucket: Bucket, key: str, upload_id: str, path: Path, part: PartRange, on_read: Callable[[int], None]
+) -> SentPart:
+    """Blocking: uploads one part straight from the file, without holding it in memory. ``on_read``
+    gets ``bytes_transferred=`` as the body is read (negative when it is read again) and stops the
+    part by raising."""
+    with ReadFileChunk.from_filename(str(path), part.offset, part.length, callbacks=[on_read]) as body:
         answer = bucket.client.upload_part(
             Bucket=bucket.name,
             Key=key,

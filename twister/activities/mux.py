@@ -65,13 +65,14 @@ class MuxActivities:
         follower = asyncio.create_task(eager.follow())
         try:
             await self.run_ffmpeg(args, duration)
-        except BaseException:
             follower.cancel()
+            async with Heartbeat(percent=100.0):
+                return await eager.finish()
+        except BaseException:
             await eager.abort()
             raise
-        follower.cancel()
-        async with Heartbeat(percent=100.0):
-            return await eager.finish()
+        finally:
+            follower.cancel()
 
     async def _start_eager_upload(
         self, request: MuxRequest, container: Container, output: Path, room: int | None

@@ -50,10 +50,11 @@ class _Progress:
         if self.cancelled.is_set():
             raise CancelledError("upload cancelled")
 
-    def add(self, sent: int) -> None:
+    def add(self, bytes_transferred: int) -> None:
+        """boto3's progress callback (it names the argument)."""
         self.check()
         with self._lock:
-            self.sent += sent
+            self.sent += bytes_transferred
 
 
 class UploadActivities:
@@ -177,9 +178,7 @@ class UploadActivities:
 
         def send(part: PartRange) -> SentPart:
             progress.check()
-            sent = send_part(bucket, key, upload_id, sending.path, part)
-            progress.add(part.length)
-            return sent
+            return send_part(bucket, key, upload_id, sending.path, part, on_read=progress.add)
 
         pool = ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT, thread_name_prefix="upload-part")
         try:
