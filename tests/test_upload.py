@@ -7,14 +7,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from temporalio.testing import ActivityEnvironment
 
+from tests.conftest import server_buckets
 from tests.test_faults import PART_BYTES
-from twister.activities.multipart import Bucket, Buckets, OpenUploads
+from twister.activities.multipart import Bucket, Buckets, OpenUploads, PartLayout, send_part
 from twister.activities.upload import UploadActivities
 from twister.config import Settings
 from twister.embedded.stack import EmbeddedStack
-from twister.models import UploadRequest
+from twister.models import HandedOverUpload, UploadRequest
 from twister.storage import s3_client
 from twister.worker.workdirs import WorkDirs
 
@@ -56,4 +58,43 @@ async def test_a_completed_upload_leaves_no_unfinished_multipart_upload_of_its_k
     )
     assert result.file_size == 2 * PART_BYTES
     assert client.head_object(Bucket=settings.s3_bucket, Key=key)["ContentLength"] == 2 * PART_BYTES
+    assert client.list_multipart_uploads(Bucket=settings.s3_bucket, Prefix=key).get("Uploads", []) == []
+
+
+S3_MIN_PART_BYTES = 5 * 1024**2
+"""Storage refuses to complete an upload with a smaller part but the last."""
+
+
+def handed_over_upload(client: Any, bucket: str, key: str, muxed: Path) -> HandedOverUpload:
+    """A multipart upload of ``muxed`` whose part 2 was sent while muxing (part 1 is the head)."""
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    layout = PartLayout(S3_MIN_PART_BYTES, S3_MIN_PART_BYTES)
+    sent = send_part(Bucket(client, bucket), key, upload_id, muxed, layout.part(2), on_read=lambda **_: None)
+    return HandedOverUpload(upload_id, muxed.stat().st_size, layout.head_bytes, layout.part_bytes, [sent], 10)
+
+
+@pytest.mark.parametrize("change", ["none", "upload gone", "file grew"])
+async def test_the_upload_step_finishes_the_muxs_upload_or_sends_the_whole_file(
+    tmp_path: Path, settings: Settings, stack: EmbeddedStack, change: str
+) -> None:
+    client = s3_client(settings)
+    workdirs = WorkDirs(tmp_path / "work")
+    job_id = f"handed-over-{change.replace(' ', '-')}"
+    muxed = workdirs.fresh(job_id) / "video.mp4"
+    muxed.write_bytes(os.urandom(3 * S3_MIN_PART_BYTES + 1000))
+    key = f"{job_id}.mp4"
+    handed_over = handed_over_upload(client, settings.s3_bucket, key, muxed)
+    if change == "upload gone":
+        client.abort_multipart_upload(Bucket=settings.s3_bucket, Key=key, UploadId=handed_over.upload_id)
+    if change == "file grew":
+        with muxed.open("ab") as f:
+            f.write(b"more")
+    activities = UploadActivities(workdirs, server_buckets(settings), S3_MIN_PART_BYTES, OpenUploads())
+
+    result = await asyncio.to_thread(
+        ActivityEnvironment().run, activities.upload, UploadRequest(job_id, str(muxed), key, handed_over=handed_over)
+    )
+
+    stored = client.get_object(Bucket=settings.s3_bucket, Key=key)["Body"].read()
+    assert stored == muxed.read_bytes() and result.file_size == len(stored)
     assert client.list_multipart_uploads(Bucket=settings.s3_bucket, Prefix=key).get("Uploads", []) == []

@@ -66,21 +66,6 @@ class UploadActivities:
         )
         self._uploads = uploads
 
-    @staticmethod
-    def _abort_unfinished(bucket: Bucket, key: str, keep: str | None = None) -> None:
-        """Best effort: drops multipart uploads of ``key`` left by an attempt that died (a killed worker,
-        storage down), so their parts do not linger in the bucket; ``keep`` is the one this step is
-        finishing. Run before a transfer and again after it: an earlier attempt whose heartbeat timed
-        out may still be running and open one in between; once this attempt's object is complete, any
-        upload of its key is stale."""
-        try:
-            listed = bucket.client.list_multipart_uploads(Bucket=bucket.name, Prefix=key)
-            for upload in listed.get("Uploads", []):
-                if upload.get("Key") == key and upload.get("UploadId") not in (None, keep):
-                    bucket.client.abort_multipart_upload(Bucket=bucket.name, Key=key, UploadId=upload["UploadId"])
-        except STORAGE_ERRORS as exc:
-            log.warning("could not abort unfinished uploads of %s: %s", key, type(exc).__name__)
-
     @activity.defn(name=ActivityName.UPLOAD)
     def upload(self, request: UploadRequest) -> UploadResult:
         """boto3 reports progress from its own threads, outside the activity context: they only count
@@ -114,7 +99,7 @@ class UploadActivities:
         size = path.stat().st_size
         bucket = self._buckets.of_job_blocking(request.job_id, request.own_storage)
         handed_over = _usable(request.handed_over, size)
-        self._abort_unfinished(bucket, request.key, keep=handed_over.upload_id if handed_over else None)
+        _abort_unfinished(bucket, request.key, keep=handed_over.upload_id if handed_over else None)
         started = time.monotonic()
         with Heartbeat(attempt=attempt, percent=0.0) as heartbeat:
             sending = _Sending(bucket, request.key, path, size, attempt, heartbeat)
@@ -123,7 +108,7 @@ class UploadActivities:
                 sending.watched(lambda progress: self._upload_whole(sending, progress))
         if request.handed_over is not None:
             self._uploads.closed(request.job_id, request.handed_over.upload_id)
-        self._abort_unfinished(bucket, request.key)
+        _abort_unfinished(bucket, request.key)
         count_bytes("uploaded", size)
         for side in request.side_files:  # small files beside the video (subtitles, thumbnail)
             self._put_side_file(bucket, side, attempt)
@@ -158,7 +143,8 @@ class UploadActivities:
     @staticmethod
     def _finish_handed_over(sending: _Sending, handed_over: HandedOverUpload, progress: _Progress) -> bool:
         """Sends the parts storage does not hold yet (the head, the last, any the mux step could not
-        send or an earlier attempt did not) and completes the upload; False when it is gone."""
+        send or an earlier attempt did not) and completes the upload; False when it is gone. A part
+        storage holds counts if it has the part's length (and the ETag the mux step was given)."""
         bucket, key, upload_id = sending.bucket, sending.key, handed_over.upload_id
         try:
             stored = _stored_part_etags(bucket, key, upload_id)
@@ -168,11 +154,12 @@ class UploadActivities:
             log.warning("the upload started while muxing is gone; sending the whole file")
             return False
         layout = PartLayout(handed_over.head_bytes, handed_over.part_bytes)
-        held = [
-            SentPart(part.number, stored[part.number][0], part.offset, part.length)
-            for part in layout.parts(sending.size)
-            if stored.get(part.number, ("", -1))[1] == part.length
-        ]
+        told = {part.number: part.etag for part in handed_over.parts}
+        held: list[SentPart] = []
+        for part in layout.parts(sending.size):
+            etag, length = stored.get(part.number, ("", -1))
+            if length == part.length and told.get(part.number, etag) == etag:
+                held.append(SentPart(part.number, etag, part.offset, part.length))
         progress.add(sum(part.length for part in held))
         missing = [part for part in layout.parts(sending.size) if part.number not in {p.number for p in held}]
 
@@ -194,6 +181,21 @@ class UploadActivities:
             },
         )
         return True
+
+
+def _abort_unfinished(bucket: Bucket, key: str, keep: str | None = None) -> None:
+    """Best effort: drops multipart uploads of ``key`` left by an attempt that died (a killed worker,
+    storage down), so their parts do not linger in the bucket; ``keep`` is the one this step is
+    finishing. Run before a transfer and again after it: an earlier attempt whose heartbeat timed
+    out may still be running and open one in between; once this attempt's object is complete, any
+    upload of its key is stale."""
+    try:
+        listed = bucket.client.list_multipart_uploads(Bucket=bucket.name, Prefix=key)
+        for upload in listed.get("Uploads", []):
+            if upload.get("Key") == key and upload.get("UploadId") not in (None, keep):
+                bucket.client.abort_multipart_upload(Bucket=bucket.name, Key=key, UploadId=upload["UploadId"])
+    except STORAGE_ERRORS as exc:
+        log.warning("could not abort unfinished uploads of %s: %s", key, type(exc).__name__)
 
 
 def _usable(handed_over: HandedOverUpload | None, size: int) -> HandedOverUpload | None:
@@ -248,7 +250,7 @@ class _Sending:
                         OpenUpload(self.bucket, self.key, keep).abort()
                     raise
                 except (*STORAGE_ERRORS, OSError) as exc:
-                    UploadActivities._abort_unfinished(self.bucket, self.key, keep)
+                    _abort_unfinished(self.bucket, self.key, keep)
                     raise ApplicationError(
                         f"Storing the file failed: {exc}. Check the storage endpoint and credentials.",
                         self._attempt,
