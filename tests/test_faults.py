@@ -36,7 +36,7 @@ from twister.embedded.stack import EmbeddedStack
 from twister.gateway.app import create_app
 from twister.storage import s3_client
 
-PART_BYTES = 1024**2  # the DASH clip's ~1.9 MB file goes up in two parts: a real multipart upload
+PART_BYTES = 1024**2  # boto3 raises it to 5 MiB: the DASH clip's ~1.9 MB file goes up as a one-part multipart upload
 DATABASE_TIMEOUT = 1.0
 
 

@@ -17,7 +17,7 @@ from temporalio.testing import ActivityEnvironment
 
 from tests.conftest import moov_before_mdat, mux_activities, server_buckets
 from tests.media_site import FFMPEG
-from twister.activities.multipart import OpenUploads
+from twister.activities.multipart import MIN_PART_BYTES, OpenUploads
 from twister.activities.upload import UploadActivities
 from twister.config import Settings
 from twister.embedded.process import free_port
@@ -169,10 +169,6 @@ def unfinished_uploads(settings: Settings, key: str) -> list[str]:
     return [upload["UploadId"] for upload in listed.get("Uploads", [])]
 
 
-PART_BYTES = 5 * 1024**2
-"""S3's smallest part but the last."""
-
-
 @pytest.fixture(scope="module")
 def big_streams(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """~39 MB of H.264 (5 s of lossless noise) and AAC: eight parts of 5 MiB."""
@@ -193,7 +189,7 @@ def throttled(settings: Settings, folder: Path, *, stop_after: float | None = No
     limit = f"timeout {stop_after} " if stop_after else ""
     wrapper.write_text(f'#!/bin/sh\nexec {limit}"{settings.ffmpeg_path}" -readrate 2 "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    return settings.model_copy(update={"ffmpeg_path": str(wrapper), "upload_part_bytes": PART_BYTES})
+    return settings.model_copy(update={"ffmpeg_path": str(wrapper), "upload_part_bytes": MIN_PART_BYTES})
 
 
 def timed_request(streams: tuple[Path, Path], key: str) -> MuxRequest:
@@ -226,7 +222,7 @@ async def test_parts_sent_while_muxing_are_the_final_bytes(
     for part in handed_over.parts:
         assert part.etag.strip('"') == hashlib.md5(output[part.offset : part.offset + part.length]).hexdigest()
 
-    upload = UploadActivities(workdirs, server_buckets(slow), PART_BYTES, uploads)
+    upload = UploadActivities(workdirs, server_buckets(slow), MIN_PART_BYTES, uploads)
     request_ = UploadRequest("job", muxed.path, key, handed_over=handed_over)
     result = await asyncio.to_thread(ActivityEnvironment().run, upload.upload, request_)
 

@@ -12,7 +12,7 @@ from temporalio.testing import ActivityEnvironment
 
 from tests.conftest import server_buckets
 from tests.test_faults import PART_BYTES
-from twister.activities.multipart import Bucket, Buckets, OpenUploads, PartLayout, send_part
+from twister.activities.multipart import MIN_PART_BYTES, Bucket, Buckets, OpenUploads, PartLayout, send_part
 from twister.activities.upload import UploadActivities
 from twister.config import Settings
 from twister.embedded.stack import EmbeddedStack
@@ -61,14 +61,10 @@ async def test_a_completed_upload_leaves_no_unfinished_multipart_upload_of_its_k
     assert client.list_multipart_uploads(Bucket=settings.s3_bucket, Prefix=key).get("Uploads", []) == []
 
 
-S3_MIN_PART_BYTES = 5 * 1024**2
-"""Storage refuses to complete an upload with a smaller part but the last."""
-
-
 def handed_over_upload(client: Any, bucket: str, key: str, muxed: Path) -> HandedOverUpload:
     """A multipart upload of ``muxed`` whose part 2 was sent while muxing (part 1 is the head)."""
     upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
-    layout = PartLayout(S3_MIN_PART_BYTES, S3_MIN_PART_BYTES)
+    layout = PartLayout(MIN_PART_BYTES, MIN_PART_BYTES)
     sent = send_part(Bucket(client, bucket), key, upload_id, muxed, layout.part(2), on_read=lambda **_: None)
     return HandedOverUpload(upload_id, muxed.stat().st_size, layout.head_bytes, layout.part_bytes, [sent], 10)
 
@@ -81,7 +77,7 @@ async def test_the_upload_step_finishes_the_muxs_upload_or_sends_the_whole_file(
     workdirs = WorkDirs(tmp_path / "work")
     job_id = f"handed-over-{change.replace(' ', '-')}"
     muxed = workdirs.fresh(job_id) / "video.mp4"
-    muxed.write_bytes(os.urandom(3 * S3_MIN_PART_BYTES + 1000))
+    muxed.write_bytes(os.urandom(3 * MIN_PART_BYTES + 1000))
     key = f"{job_id}.mp4"
     handed_over = handed_over_upload(client, settings.s3_bucket, key, muxed)
     if change == "upload gone":
@@ -89,7 +85,7 @@ async def test_the_upload_step_finishes_the_muxs_upload_or_sends_the_whole_file(
     if change == "file grew":
         with muxed.open("ab") as f:
             f.write(b"more")
-    activities = UploadActivities(workdirs, server_buckets(settings), S3_MIN_PART_BYTES, OpenUploads())
+    activities = UploadActivities(workdirs, server_buckets(settings), MIN_PART_BYTES, OpenUploads())
 
     result = await asyncio.to_thread(
         ActivityEnvironment().run, activities.upload, UploadRequest(job_id, str(muxed), key, handed_over=handed_over)

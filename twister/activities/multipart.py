@@ -30,6 +30,9 @@ PARTS_IN_FLIGHT = 10
 
 STORAGE_ERRORS = (BotoCoreError, ClientError)
 
+MIN_PART_BYTES = 5 * 1024**2
+"""Storage refuses a smaller part but the last (boto3's transfers raise a smaller part size to it too)."""
+
 
 @dataclass(frozen=True)
 class Bucket:
@@ -88,7 +91,9 @@ class PartLayout:
 
     @classmethod
     def with_head_past(cls, head_end: int, part_bytes: int) -> PartLayout:
-        """The layout whose part 1 holds at least the first ``head_end`` bytes."""
+        """The layout whose part 1 holds at least the first ``head_end`` bytes, with parts of
+        ``part_bytes`` or storage's smallest, if larger."""
+        part_bytes = max(part_bytes, MIN_PART_BYTES)
         return cls(max(1, math.ceil(head_end / part_bytes)) * part_bytes, part_bytes)
 
     def part(self, number: int) -> PartRange:

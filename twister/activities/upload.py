@@ -149,7 +149,7 @@ class UploadActivities:
         try:
             stored = _stored_part_etags(bucket, key, upload_id)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+            if _error_code(exc) != "NoSuchUpload":
                 raise
             log.warning("the upload started while muxing is gone; sending the whole file")
             return False
@@ -172,14 +172,21 @@ class UploadActivities:
             parts = held + list(pool.map(send, missing))
         finally:
             pool.shutdown(cancel_futures=True)
-        bucket.client.complete_multipart_upload(
-            Bucket=bucket.name,
-            Key=key,
-            UploadId=upload_id,
-            MultipartUpload={
-                "Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in sorted(parts, key=lambda p: p.number)]
-            },
-        )
+        try:
+            bucket.client.complete_multipart_upload(
+                Bucket=bucket.name,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in sorted(parts, key=lambda p: p.number)]
+                },
+            )
+        except ClientError as exc:
+            if _error_code(exc) not in _PARTS_REFUSED:
+                raise
+            log.warning("storage refused the parts (%s); sending the whole file", _error_code(exc))
+            OpenUpload(bucket, key, upload_id).abort()
+            return False
         return True
 
 
@@ -196,6 +203,14 @@ def _abort_unfinished(bucket: Bucket, key: str, keep: str | None = None) -> None
                 bucket.client.abort_multipart_upload(Bucket=bucket.name, Key=key, UploadId=upload["UploadId"])
     except STORAGE_ERRORS as exc:
         log.warning("could not abort unfinished uploads of %s: %s", key, type(exc).__name__)
+
+
+_PARTS_REFUSED = frozenset({"NoSuchUpload", "InvalidPart", "InvalidPartOrder", "EntityTooSmall"})
+"""Storage's answers to a completion whose parts will never do: the whole file is sent instead."""
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _usable(handed_over: HandedOverUpload | None, size: int) -> HandedOverUpload | None:
