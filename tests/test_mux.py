@@ -134,27 +134,22 @@ async def test_cancelled_mux_kills_its_ffmpeg(tmp_path: Path, settings: Settings
 
 @pytest.mark.usefixtures("stack")
 async def test_index_that_outgrows_its_reserved_room_still_comes_first(tmp_path: Path, settings: Settings) -> None:
-    """A source with more frames than it told (here 24,000, told 1): the copy's index outgrows the
-    room reserved for it, and the delivered file still has its index first and plays to the end.
-    The multipart upload started for it is dropped: ffmpeg wrote the index past its room."""
+    """A source with more frames than it told (here 24,000 in 15 MB, told 1): the copy's index
+    outgrows the room reserved for it, and the delivered file still has its index first and plays
+    to the end. The multipart upload started for it (5 MiB parts) is dropped: ffmpeg wrote the
+    index past its room."""
     video = tmp_path / "many-frames.mp4"
-    source = [
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=64x36:rate=400:duration=60",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-    ]
-    subprocess.run([FFMPEG, "-v", "error", *source, str(video)], check=True)
+    frames = "testsrc2=size=160x90:rate=400:duration=60,noise=alls=30:allf=t"
+    encode = ["-c:v", "libx264", "-preset", "ultrafast", "-b:v", "2M"]
+    subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", frames, *encode, str(video)], check=True)
     told = dataclasses.replace(request(video, None, JobOptions()).download, media_duration=1.0, video_frame_rate=1.0)
     workdirs = WorkDirs(tmp_path / "work")
     workdirs.fresh("job")
+    small_parts = settings.model_copy(update={"upload_part_bytes": MIN_PART_BYTES})
 
     result = await ActivityEnvironment().run(
-        mux_activities(settings, workdirs).mux, MuxRequest("job", JobOptions(), told, key="outgrown.mp4")
+        mux_activities(small_parts, workdirs).mux,
+        MuxRequest("job", JobOptions(), told, key="outgrown.mp4"),
     )
 
     output = Path(result.path)

@@ -65,8 +65,7 @@ class EagerUpload:
         key: str,
         content_type: str,
         path: Path,
-        moov_room: int,
-        part_bytes: int,
+        layout: PartLayout,
         uploads: OpenUploads,
     ) -> EagerUpload:
         answer = await asyncio.to_thread(
@@ -74,7 +73,6 @@ class EagerUpload:
         )
         upload = OpenUpload(bucket, key, answer["UploadId"])
         uploads.add(job_id, upload)
-        layout = PartLayout.with_head_past(moov_room + HEAD_MARGIN_BYTES, part_bytes)
         return cls(job_id, upload, path, layout, uploads)
 
     async def follow(self) -> None:

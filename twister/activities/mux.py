@@ -10,8 +10,8 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from twister.activities.eager_upload import EagerUpload
-from twister.activities.multipart import STORAGE_ERRORS, Buckets, OpenUploads
+from twister.activities.eager_upload import HEAD_MARGIN_BYTES, EagerUpload
+from twister.activities.multipart import STORAGE_ERRORS, Buckets, OpenUploads, PartLayout
 from twister.config import Settings
 from twister.media.binaries import die_with_worker
 from twister.media.containers import Container, container_for
@@ -45,7 +45,7 @@ class MuxActivities:
         args = ffmpeg_arguments(request, container, output)
         handed_over = None
         try:
-            handed_over = await self._mux_sending_parts(request, container, output, args, duration)
+            handed_over = await self._mux_sending_parts(request, container, inputs, output, args, duration)
         except ApplicationError as exc:
             if MOOV_RESERVE_TOO_SMALL not in exc.message:
                 raise
@@ -56,9 +56,15 @@ class MuxActivities:
         )
 
     async def _mux_sending_parts(
-        self, request: MuxRequest, container: Container, output: Path, args: list[str], duration: float | None
+        self,
+        request: MuxRequest,
+        container: Container,
+        inputs: list[Path],
+        output: Path,
+        args: list[str],
+        duration: float | None,
     ) -> HandedOverUpload | None:
-        eager = await self._start_eager_upload(request, container, output, moov_room(args))
+        eager = await self._start_eager_upload(request, container, inputs, output, moov_room(args))
         if eager is None:
             await self.run_ffmpeg(args, duration)
             return None
@@ -75,23 +81,20 @@ class MuxActivities:
             follower.cancel()
 
     async def _start_eager_upload(
-        self, request: MuxRequest, container: Container, output: Path, room: int | None
+        self, request: MuxRequest, container: Container, inputs: list[Path], output: Path, room: int | None
     ) -> EagerUpload | None:
         """None when the output is not written front to back, the request has no key (a history from
-        before), or storage does not answer: the upload step then sends the whole file, as before."""
+        before), no part past the head could be sent (the streams are smaller than the head and one
+        part), or storage does not answer: the upload step then sends the whole file, as before."""
         if room is None or not request.key:
+            return None
+        layout = PartLayout.with_head_past(room + HEAD_MARGIN_BYTES, self._settings.upload_part_bytes)
+        if sum(path.stat().st_size for path in inputs) <= layout.head_bytes + layout.part_bytes:
             return None
         try:
             bucket = await self._buckets.of_job(request.job_id, request.own_storage)
             return await EagerUpload.start(
-                request.job_id,
-                bucket,
-                request.key,
-                container.content_type,
-                output,
-                room,
-                self._settings.upload_part_bytes,
-                self._uploads,
+                request.job_id, bucket, request.key, container.content_type, output, layout, self._uploads
             )
         except (*STORAGE_ERRORS, ApplicationError, OSError) as exc:
             activity.logger.warning("no parts sent while muxing: storage did not answer (%s)", type(exc).__name__)
