@@ -18,11 +18,14 @@ import pytest
 
 from tests.media_site import MediaLibrary, MediaSite, generate_media
 from tests.openapi_check import responses_checked_against_openapi
+from twister.activities.multipart import Bucket, Buckets, OpenUploads
+from twister.activities.mux import MuxActivities
 from twister.config import Settings
 from twister.embedded.children import isolated_settings, twister_process, wait_gateway_ready, wait_worker_ready
 from twister.embedded.process import ManagedProcess
 from twister.embedded.stack import EmbeddedStack
 from twister.storage import s3_client
+from twister.worker.workdirs import WorkDirs
 
 TERMINAL = {"Completed", "Failed", "Warning", "Skipped"}
 
@@ -195,6 +198,19 @@ def fetch(url: str, path: Path) -> Path:
     assert response.status_code == 200, response.status_code
     path.write_bytes(response.content)
     return path
+
+
+def server_buckets(settings: Settings) -> Buckets:
+    """The server's bucket, as a worker's steps reach it (call on the test's event loop); no own storage."""
+
+    async def no_own_storage(_job_id: str) -> None:
+        return None
+
+    return Buckets(Bucket(s3_client(settings), settings.s3_bucket), no_own_storage, asyncio.get_running_loop(), "")
+
+
+def mux_activities(settings: Settings, workdirs: WorkDirs, uploads: OpenUploads | None = None) -> MuxActivities:
+    return MuxActivities(settings, workdirs, server_buckets(settings), uploads or OpenUploads())
 
 
 def moov_before_mdat(path: Path) -> bool:

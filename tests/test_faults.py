@@ -36,7 +36,7 @@ from twister.embedded.stack import EmbeddedStack
 from twister.gateway.app import create_app
 from twister.storage import s3_client
 
-PART_BYTES = 1024**2  # the DASH clip's ~1.9 MB file goes up in two parts: a real multipart upload
+PART_BYTES = 1024**2  # boto3 raises it to 5 MiB: the DASH clip's ~1.9 MB file goes up as a one-part multipart upload
 DATABASE_TIMEOUT = 1.0
 
 
@@ -216,6 +216,25 @@ def test_worker_killed_during_mux(faults: FaultStack, media: MediaSite) -> None:
     replacement = faults.start_worker("mux-host")
     faults.assert_clean_end(job_id, wait_terminal(faults.api, job_id, timeout=120))
     replacement.stop()
+
+
+def test_storage_down_during_mux(faults: FaultStack, media: MediaSite) -> None:
+    """The mux cannot start its multipart upload: it still succeeds, and the upload step sends the
+    whole file once storage is back."""
+    worker = faults.start_worker("mux-storage-host")
+    faults.s3.set_mode("refuse")
+    faults.slow_mux_flag.touch()
+    try:
+        job_id = submit(faults.api, url=media.dash_url)
+        wait_for(faults.api, job_id, lambda job: job["step"] == "Muxing")
+        time.sleep(2)  # the mux's multipart upload is refused
+    finally:
+        faults.s3.set_mode("pass")
+        faults.slow_mux_flag.unlink()
+    job = wait_terminal(faults.api, job_id, timeout=120)
+    assert job["upload_retries"] == 0, job
+    faults.assert_clean_end(job_id, job)
+    worker.stop()
 
 
 def upload_under_way(faults: FaultStack, media: MediaSite) -> str:

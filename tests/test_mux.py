@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
+import stat
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -13,12 +15,17 @@ import pytest
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import ActivityEnvironment
 
+from tests.conftest import moov_before_mdat, mux_activities, server_buckets
 from tests.media_site import FFMPEG
-from twister.activities.mux import MuxActivities
+from twister.activities.multipart import MIN_PART_BYTES, OpenUploads
+from twister.activities.upload import UploadActivities
 from twister.config import Settings
+from twister.embedded.process import free_port
 from twister.media.containers import container_for
 from twister.media.muxing import ffmpeg_arguments
-from twister.models import DownloadResult, ErrorType, JobOptions, MuxRequest
+from twister.media.probe import probe
+from twister.models import DownloadResult, ErrorType, JobOptions, MuxRequest, UploadRequest
+from twister.storage import s3_client
 from twister.worker.workdirs import WorkDirs
 
 
@@ -56,7 +63,7 @@ async def test_missing_streams_send_the_job_back_to_the_download(tmp_path: Path,
     workdirs.fresh("job")
     gone = workdirs.path("job") / "stream-v.mp4"
     with pytest.raises(ApplicationError) as raised:
-        await ActivityEnvironment().run(MuxActivities(settings, workdirs).mux, request(gone, None, JobOptions()))
+        await ActivityEnvironment().run(mux_activities(settings, workdirs).mux, request(gone, None, JobOptions()))
     assert raised.value.type == ErrorType.STREAMS_MISSING and raised.value.non_retryable
     assert "downloads the source again" in raised.value.message
 
@@ -92,7 +99,7 @@ async def test_reencode_of_unknown_duration_keeps_heartbeating(
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, heartbeat_timeout=timedelta(seconds=2))
     env.on_heartbeat = lambda *details: beats.append(details)
-    mux = MuxActivities(settings, WorkDirs(tmp_path / "work"))
+    mux = mux_activities(settings, WorkDirs(tmp_path / "work"))
     output = tmp_path / "out.webm"
     args = ["-nostdin", "-y", "-loglevel", "error", "-progress", "pipe:1", "-i", str(long_video)]
     task = asyncio.create_task(env.run(mux.run_ffmpeg, [*args, "-c:v", "libvpx-vp9", str(output)], None))
@@ -109,7 +116,7 @@ async def test_reencode_of_unknown_duration_keeps_heartbeating(
 async def test_cancelled_mux_kills_its_ffmpeg(tmp_path: Path, settings: Settings, long_video: Path) -> None:
     workdirs = WorkDirs(tmp_path / "work")
     workdirs.fresh("job")
-    mux = MuxActivities(settings, workdirs)
+    mux = mux_activities(settings, workdirs)
     env = ActivityEnvironment()
     task = asyncio.create_task(env.run(mux.mux, request(long_video, None, JobOptions(format="webm"))))
     for _ in range(100):
@@ -123,3 +130,161 @@ async def test_cancelled_mux_kills_its_ffmpeg(tmp_path: Path, settings: Settings
         await task
 
     assert ffmpeg_children() == []
+
+
+@pytest.mark.usefixtures("stack")
+async def test_index_that_outgrows_its_reserved_room_still_comes_first(tmp_path: Path, settings: Settings) -> None:
+    """A source with more frames than it told (here 24,000 in 15 MB, told 1): the copy's index
+    outgrows the room reserved for it, and the delivered file still has its index first and plays
+    to the end. The multipart upload started for it (5 MiB parts) is dropped: ffmpeg wrote the
+    index past its room."""
+    video = tmp_path / "many-frames.mp4"
+    frames = "testsrc2=size=160x90:rate=400:duration=60,noise=alls=30:allf=t"
+    encode = ["-c:v", "libx264", "-preset", "ultrafast", "-b:v", "2M"]
+    subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", frames, *encode, str(video)], check=True)
+    told = dataclasses.replace(request(video, None, JobOptions()).download, media_duration=1.0, video_frame_rate=1.0)
+    workdirs = WorkDirs(tmp_path / "work")
+    workdirs.fresh("job")
+    small_parts = settings.model_copy(update={"upload_part_bytes": MIN_PART_BYTES})
+
+    result = await ActivityEnvironment().run(
+        mux_activities(small_parts, workdirs).mux,
+        MuxRequest("job", JobOptions(), told, key="outgrown.mp4"),
+    )
+
+    output = Path(result.path)
+    assert moov_before_mdat(output)
+    assert probe(settings.ffprobe_path, output).duration == pytest.approx(60, abs=0.1)
+    assert result.handed_over is None
+    assert unfinished_uploads(settings, "outgrown.mp4") == []
+
+
+def unfinished_uploads(settings: Settings, key: str) -> list[str]:
+    listed = s3_client(settings).list_multipart_uploads(Bucket=settings.s3_bucket, Prefix=key)
+    return [upload["UploadId"] for upload in listed.get("Uploads", [])]
+
+
+@pytest.fixture(scope="module")
+def big_streams(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """~39 MB of H.264 (5 s of lossless noise) and AAC: eight parts of 5 MiB."""
+    folder = tmp_path_factory.mktemp("big")
+    video, audio = folder / "video.mp4", folder / "audio.m4a"
+    noise = "testsrc2=size=640x360:rate=25:duration=5,noise=alls=20:allf=t"
+    encode = ["-c:v", "libx264", "-preset", "ultrafast", "-qp", "0"]
+    subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", noise, *encode, str(video)], check=True)
+    tone = "sine=frequency=440:sample_rate=48000:duration=5"
+    subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", tone, "-c:a", "aac", str(audio)], check=True)
+    return video, audio
+
+
+def throttled(settings: Settings, folder: Path, *, stop_after: float | None = None) -> Settings:
+    """Settings whose ffmpeg reads at twice real time (a 5 s source muxes in ~2.5 s, as a large one
+    would), with a part size of 5 MiB; ``stop_after`` seconds it fails (exit 124)."""
+    wrapper = folder / "ffmpeg-throttled"
+    limit = f"timeout {stop_after} " if stop_after else ""
+    wrapper.write_text(f'#!/bin/sh\nexec {limit}"{settings.ffmpeg_path}" -readrate 2 "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    return settings.model_copy(update={"ffmpeg_path": str(wrapper), "upload_part_bytes": MIN_PART_BYTES})
+
+
+def timed_request(streams: tuple[Path, Path], key: str) -> MuxRequest:
+    download = dataclasses.replace(request(*streams, JobOptions()).download, media_duration=5.0, video_frame_rate=25.0)
+    return MuxRequest("job", JobOptions(), download, key=key)
+
+
+@pytest.mark.usefixtures("stack")
+async def test_parts_sent_while_muxing_are_the_final_bytes(
+    tmp_path: Path, settings: Settings, big_streams: tuple[Path, Path]
+) -> None:
+    """Each part sent while ffmpeg wrote holds the bytes the finished file has there (its ETag is
+    their MD5): ffmpeg rewrote nothing past the head. The upload step then stores a copy of the
+    muxed file, index first, and leaves no unfinished upload."""
+    slow = throttled(settings, tmp_path)
+    workdirs = WorkDirs(tmp_path / "work")
+    workdirs.fresh("job")
+    uploads = OpenUploads()
+    key = "eager/parts.mp4"
+
+    muxed = await ActivityEnvironment().run(
+        mux_activities(slow, workdirs, uploads).mux, timed_request(big_streams, key)
+    )
+
+    output = Path(muxed.path).read_bytes()
+    handed_over = muxed.handed_over
+    assert handed_over is not None and handed_over.file_size == len(output)
+    assert len(handed_over.parts) >= 4, handed_over
+    assert handed_over.parts[0].offset >= handed_over.head_bytes
+    for part in handed_over.parts:
+        assert part.etag.strip('"') == hashlib.md5(output[part.offset : part.offset + part.length]).hexdigest()
+
+    upload = UploadActivities(workdirs, server_buckets(slow), MIN_PART_BYTES, uploads)
+    request_ = UploadRequest("job", muxed.path, key, handed_over=handed_over)
+    result = await asyncio.to_thread(ActivityEnvironment().run, upload.upload, request_)
+
+    stored = s3_client(settings).get_object(Bucket=settings.s3_bucket, Key=key)
+    assert stored["Body"].read() == output and stored["ContentType"] == "video/mp4"
+    assert moov_before_mdat(Path(muxed.path))
+    assert unfinished_uploads(settings, key) == []
+    assert result.speed_mbps > 0
+
+
+async def test_storage_unreachable_while_muxing_leaves_the_upload_to_its_step(
+    tmp_path: Path, settings: Settings, big_streams: tuple[Path, Path]
+) -> None:
+    unreachable = settings.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"})
+    workdirs = WorkDirs(tmp_path / "work")
+    workdirs.fresh("job")
+
+    muxed = await ActivityEnvironment().run(
+        mux_activities(throttled(unreachable, tmp_path), workdirs).mux, timed_request(big_streams, "unreachable.mp4")
+    )
+
+    assert muxed.handed_over is None
+    assert moov_before_mdat(Path(muxed.path))
+
+
+async def sending_parts(settings: Settings, key: str) -> None:
+    """Returns once the mux's multipart upload of ``key`` holds a part."""
+    s3 = s3_client(settings)
+    for _ in range(100):
+        for upload_id in unfinished_uploads(settings, key):
+            if s3.list_parts(Bucket=settings.s3_bucket, Key=key, UploadId=upload_id).get("Parts"):
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no part was sent while muxing")
+
+
+@pytest.mark.usefixtures("stack")
+async def test_cancelled_mux_leaves_no_unfinished_upload(
+    tmp_path: Path, settings: Settings, big_streams: tuple[Path, Path]
+) -> None:
+    workdirs = WorkDirs(tmp_path / "work")
+    workdirs.fresh("job")
+    env = ActivityEnvironment()
+    key = "eager/cancelled.mp4"
+    task = asyncio.create_task(
+        env.run(mux_activities(throttled(settings, tmp_path), workdirs).mux, timed_request(big_streams, key))
+    )
+    await sending_parts(settings, key)
+
+    env.cancel()
+    with pytest.raises((asyncio.CancelledError, CancelledError)):
+        await task
+
+    assert unfinished_uploads(settings, key) == []
+
+
+@pytest.mark.usefixtures("stack")
+async def test_failed_mux_leaves_no_unfinished_upload(
+    tmp_path: Path, settings: Settings, big_streams: tuple[Path, Path]
+) -> None:
+    workdirs = WorkDirs(tmp_path / "work")
+    workdirs.fresh("job")
+    key = "eager/failed.mp4"
+    failing = throttled(settings, tmp_path, stop_after=1.5)  # killed in the middle of the file
+
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(mux_activities(failing, workdirs).mux, timed_request(big_streams, key))
+
+    assert raised.value.type == ErrorType.MUX_FAILED
+    assert unfinished_uploads(settings, key) == []

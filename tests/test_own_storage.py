@@ -57,9 +57,11 @@ def test_file_goes_to_the_tenants_bucket_and_its_secret_stays_hidden(
     job = wait_terminal(api, job_id, timeout=120)
     assert job["status"] == "Completed", job["error"]
 
-    listed = target_client(server_target(tenant_s3)).list_objects_v2(Bucket="tenant-videos", Prefix="acme/")
+    tenant = target_client(server_target(tenant_s3))
+    listed = tenant.list_objects_v2(Bucket="tenant-videos", Prefix="acme/")
     assert [item["Key"] for item in listed["Contents"]] == [f"acme/talks/{job_id}.mp4"]
-    assert httpx.get(job["s3_url"]).content == media.library.path(media.library.progressive).read_bytes()
+    stored = tenant.get_object(Bucket="tenant-videos", Key=f"acme/talks/{job_id}.mp4")["Body"].read()
+    assert httpx.get(job["s3_url"]).content == stored and len(stored) == job["file_size"]
     assert job["storage"] == {k: v for k, v in storage_of(tenant_s3).items() if k not in ("access_key", "secret_key")}
 
     secret = tenant_s3.s3_secret_key

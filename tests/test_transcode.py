@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from tests.conftest import ffprobe_json
+from tests.conftest import ffprobe_json, mux_activities
 from tests.media_site import FFMPEG, MediaSite
 from tests.test_mux import request
-from twister.activities.mux import MuxActivities
 from twister.config import Settings
 from twister.media.containers import container_for
 from twister.media.muxing import ffmpeg_arguments
@@ -45,7 +44,7 @@ def mux_request(streams: Streams, options: JobOptions) -> MuxRequest:
 async def mux(settings: Settings, tmp_path: Path, streams: Streams, options: JobOptions) -> dict[str, Any]:
     workdirs = WorkDirs(tmp_path / "work")
     workdirs.fresh("job")
-    result = await ActivityEnvironment().run(MuxActivities(settings, workdirs).mux, mux_request(streams, options))
+    result = await ActivityEnvironment().run(mux_activities(settings, workdirs).mux, mux_request(streams, options))
     probed = ffprobe_json(settings, Path(result.path))
     probed["size"] = Path(result.path).stat().st_size
     return probed

@@ -7,13 +7,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from temporalio.testing import ActivityEnvironment
 
+from tests.conftest import server_buckets
 from tests.test_faults import PART_BYTES
+from twister.activities.multipart import MIN_PART_BYTES, Bucket, Buckets, OpenUploads, PartLayout, send_part
 from twister.activities.upload import UploadActivities
 from twister.config import Settings
 from twister.embedded.stack import EmbeddedStack
-from twister.models import UploadRequest
+from twister.models import HandedOverUpload, UploadRequest
 from twister.storage import s3_client
 from twister.worker.workdirs import WorkDirs
 
@@ -42,19 +45,52 @@ async def test_a_completed_upload_leaves_no_unfinished_multipart_upload_of_its_k
     job_id = "overlapping-attempts"
     muxed = workdirs.fresh(job_id) / "video.mp4"
     muxed.write_bytes(os.urandom(2 * PART_BYTES))
-    activities = UploadActivities(
-        workdirs,
-        OverlappingAttempt(client),  # type: ignore[arg-type]
-        settings.s3_bucket,
-        PART_BYTES,
-        own_storage=lambda _job_id: asyncio.sleep(0, None),
-        loop=asyncio.get_running_loop(),
-        egress_proxy_url="",
+    buckets = Buckets(
+        Bucket(OverlappingAttempt(client), settings.s3_bucket),  # type: ignore[arg-type]
+        lambda _job_id: asyncio.sleep(0, None),
+        asyncio.get_running_loop(),
+        "",
     )
+    activities = UploadActivities(workdirs, buckets, PART_BYTES, OpenUploads())
     key = f"{job_id}.mp4"
     result = await asyncio.to_thread(
         ActivityEnvironment().run, activities.upload, UploadRequest(job_id, str(muxed), key)
     )
     assert result.file_size == 2 * PART_BYTES
     assert client.head_object(Bucket=settings.s3_bucket, Key=key)["ContentLength"] == 2 * PART_BYTES
+    assert client.list_multipart_uploads(Bucket=settings.s3_bucket, Prefix=key).get("Uploads", []) == []
+
+
+def handed_over_upload(client: Any, bucket: str, key: str, muxed: Path) -> HandedOverUpload:
+    """A multipart upload of ``muxed`` whose part 2 was sent while muxing (part 1 is the head)."""
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    layout = PartLayout(MIN_PART_BYTES, MIN_PART_BYTES)
+    sent = send_part(Bucket(client, bucket), key, upload_id, muxed, layout.part(2), on_read=lambda **_: None)
+    return HandedOverUpload(upload_id, muxed.stat().st_size, layout.head_bytes, layout.part_bytes, [sent], 10)
+
+
+@pytest.mark.parametrize("change", ["none", "upload gone", "file grew"])
+async def test_the_upload_step_finishes_the_muxs_upload_or_sends_the_whole_file(
+    tmp_path: Path, settings: Settings, stack: EmbeddedStack, change: str
+) -> None:
+    client = s3_client(settings)
+    workdirs = WorkDirs(tmp_path / "work")
+    job_id = f"handed-over-{change.replace(' ', '-')}"
+    muxed = workdirs.fresh(job_id) / "video.mp4"
+    muxed.write_bytes(os.urandom(3 * MIN_PART_BYTES + 1000))
+    key = f"{job_id}.mp4"
+    handed_over = handed_over_upload(client, settings.s3_bucket, key, muxed)
+    if change == "upload gone":
+        client.abort_multipart_upload(Bucket=settings.s3_bucket, Key=key, UploadId=handed_over.upload_id)
+    if change == "file grew":
+        with muxed.open("ab") as f:
+            f.write(b"more")
+    activities = UploadActivities(workdirs, server_buckets(settings), MIN_PART_BYTES, OpenUploads())
+
+    result = await asyncio.to_thread(
+        ActivityEnvironment().run, activities.upload, UploadRequest(job_id, str(muxed), key, handed_over=handed_over)
+    )
+
+    stored = client.get_object(Bucket=settings.s3_bucket, Key=key)["Body"].read()
+    assert stored == muxed.read_bytes() and result.file_size == len(stored)
     assert client.list_multipart_uploads(Bucket=settings.s3_bucket, Prefix=key).get("Uploads", []) == []

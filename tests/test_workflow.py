@@ -29,6 +29,7 @@ from twister.models import (
     DownloadResult,
     ErrorKind,
     ErrorType,
+    HandedOverUpload,
     JobInput,
     JobLimits,
     JobOptions,
@@ -39,6 +40,7 @@ from twister.models import (
     MuxResult,
     ProgressStage,
     ProgressWebhookRequest,
+    SentPart,
     SlackAlertRequest,
     StepPolicy,
     StepRequest,
@@ -85,6 +87,11 @@ def failure(error_type: ErrorType, message: str = "it broke") -> ApplicationErro
     return ApplicationError(message, activity.info().attempt, type=error_type)
 
 
+PART = 16 * 1024**2
+HANDED_OVER = HandedOverUpload("upload-1", 3 * PART, PART, PART, [SentPart(2, '"etag"', PART, PART)])
+"""What a mux step that sent part 2 while ffmpeg wrote hands over."""
+
+
 @dataclass
 class FakeHost:
     """Test activities under the real names. ``*_failures`` are raised one per call, in order,
@@ -99,6 +106,8 @@ class FakeHost:
     block_download: bool = False
     block_webhook: asyncio.Event | None = None
     calls: list[str] = field(default_factory=list)
+    mux_requests: list[MuxRequest] = field(default_factory=list)
+    upload_requests: list[UploadRequest] = field(default_factory=list)
     removed_on: list[str] = field(default_factory=list)
     kept_on: list[str] = field(default_factory=list)
     recorded: dict[str, JobOutcome] = field(default_factory=dict)
@@ -139,14 +148,16 @@ class FakeHost:
     @activity.defn(name=ActivityName.MUX)
     async def mux(self, request: MuxRequest) -> MuxResult:
         self.calls.append("mux")
+        self.mux_requests.append(request)
         self.step_timeouts["mux"] = activity.info().start_to_close_timeout
         if self.mux_failures:
             raise failure(self.mux_failures.pop(0), "Muxing failed (ffmpeg exit 1): bad data")
-        return MuxResult(path="/work/output.mp4", duration_ms=30)
+        return MuxResult(path="/work/output.mp4", duration_ms=30, handed_over=HANDED_OVER)
 
     @activity.defn(name=ActivityName.UPLOAD)
     async def upload(self, request: UploadRequest) -> UploadResult:
         self.calls.append("upload")
+        self.upload_requests.append(request)
         if self.upload_failures:
             raise failure(self.upload_failures.pop(0))
         return UploadResult(
@@ -279,6 +290,16 @@ async def test_completed_job_outcome_is_assembled_from_its_steps(env: WorkflowEn
     assert host.calls == ["download", "mux", "upload"]
     assert host.removed_on == [host.host_queue]
     assert host.alerts == []
+
+
+async def test_the_muxs_multipart_upload_is_handed_to_the_upload_step(env: WorkflowEnvironment) -> None:
+    host = fake_host()
+    job = job_input()
+    await run_job(env, host, job)
+
+    [mux], [upload] = host.mux_requests, host.upload_requests
+    assert (mux.key, mux.own_storage) == (f"{job.job_id}.mp4", job.own_storage)
+    assert (upload.key, upload.handed_over) == (mux.key, HANDED_OVER)
 
 
 @pytest.mark.parametrize(

@@ -273,6 +273,9 @@ class DownloadResult:
     media_duration: float | None = None
     """Seconds of the downloaded video (else audio) file, as probed: the mux step's progress needs no
     second ffprobe. None from a download that did not tell (the mux step probes then)."""
+    video_frame_rate: float | None = None
+    """Average frames per second of the downloaded video, as probed: the mux step sizes an MP4's
+    index from it."""
 
 
 @dataclass
@@ -280,12 +283,42 @@ class MuxRequest:
     job_id: str
     options: JobOptions
     download: DownloadResult
+    key: str = ""
+    """The object key the upload step stores the file under: the mux step starts its multipart upload
+    (empty in histories from before: no parts are sent while muxing)."""
+    own_storage: bool = False
+
+
+@dataclass
+class SentPart:
+    """One part of a multipart upload that storage acknowledged."""
+
+    number: int
+    etag: str
+    offset: int
+    length: int
+
+
+@dataclass
+class HandedOverUpload:
+    """A multipart upload the mux step started and the upload step finishes: its parts are
+    ``head_bytes`` from the start of the file (part 1, always the upload step's: ffmpeg rewrites the
+    head when it ends), then ``part_bytes`` each."""
+
+    upload_id: str
+    file_size: int
+    head_bytes: int
+    part_bytes: int
+    parts: list[SentPart] = field(default_factory=list)
+    sending_ms: int = 0
+    """Wall time the mux step had parts in flight."""
 
 
 @dataclass
 class MuxResult:
     path: str
     duration_ms: int
+    handed_over: HandedOverUpload | None = None
 
 
 @dataclass
@@ -303,6 +336,7 @@ class UploadRequest:
     key: str
     side_files: list[SideFile] = field(default_factory=list)
     own_storage: bool = False
+    handed_over: HandedOverUpload | None = None
 
 
 @dataclass
@@ -310,7 +344,10 @@ class UploadResult:
     key: str
     file_size: int
     duration_ms: int
+    """This step's own time."""
     speed_mbps: float
+    """MB/s over the time the file's bytes were in flight: this step's sending and the parts the mux
+    step sent while ffmpeg wrote."""
     attempt: int
     side_files: list[SideFile] = field(default_factory=list)
 

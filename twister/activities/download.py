@@ -352,4 +352,5 @@ class DownloadActivities:
             speed_mbps=round(size / 1e6 / max(download_ms / 1000, 1e-3), 3),
             attempt=attempt,
             media_duration=next((m.duration for m in (video, audio) if m is not None), None),
+            video_frame_rate=video.frame_rate if video else None,
         )

@@ -1,4 +1,5 @@
-"""Mux step: ffmpeg joins the downloaded streams into the requested container."""
+"""Mux step: ffmpeg joins the downloaded streams into the requested container, and sends the parts of
+the output it has finished to storage while it writes, where the container allows it."""
 
 from __future__ import annotations
 
@@ -9,23 +10,29 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from twister.activities.eager_upload import HEAD_MARGIN_BYTES, EagerUpload
+from twister.activities.multipart import STORAGE_ERRORS, Buckets, OpenUploads, PartLayout
 from twister.config import Settings
 from twister.media.binaries import die_with_worker
-from twister.media.containers import container_for
-from twister.media.muxing import ffmpeg_arguments
+from twister.media.containers import Container, container_for
+from twister.media.muxing import MOOV_RESERVE_TOO_SMALL, ffmpeg_arguments, moov_room
 from twister.media.probe import probe
-from twister.models import ActivityName, ErrorType, MuxRequest, MuxResult
+from twister.models import ActivityName, ErrorType, HandedOverUpload, MuxRequest, MuxResult
 from twister.worker.heartbeat import Heartbeat
 from twister.worker.workdirs import WorkDirs, files_gone
 
 
 class MuxActivities:
-    def __init__(self, settings: Settings, workdirs: WorkDirs) -> None:
+    def __init__(self, settings: Settings, workdirs: WorkDirs, buckets: Buckets, uploads: OpenUploads) -> None:
         self._settings = settings
         self._workdirs = workdirs
+        self._buckets = buckets
+        self._uploads = uploads
 
     @activity.defn(name=ActivityName.MUX)
     async def mux(self, request: MuxRequest) -> MuxResult:
+        """A stream copy to MP4/MOV with a reserved index also starts the job's multipart upload and
+        sends the parts ffmpeg has finished (see ``eager_upload``), handed over to the upload step."""
         container = container_for(request.options)
         output = self._workdirs.hold(request.job_id) / f"output.{container.extension}"
         inputs = [Path(p) for p in (request.download.video_path, request.download.audio_path) if p]
@@ -35,8 +42,63 @@ class MuxActivities:
         if duration is None:
             duration = (await asyncio.to_thread(probe, self._settings.ffprobe_path, inputs[0])).duration
         started = time.monotonic()
-        await self.run_ffmpeg(ffmpeg_arguments(request, container, output), duration)
-        return MuxResult(path=str(output), duration_ms=int((time.monotonic() - started) * 1000))
+        args = ffmpeg_arguments(request, container, output)
+        handed_over = None
+        try:
+            handed_over = await self._mux_sending_parts(request, container, inputs, output, args, duration)
+        except ApplicationError as exc:
+            if MOOV_RESERVE_TOO_SMALL not in exc.message:
+                raise
+            activity.logger.warning("The MP4 index outgrew the room reserved for it; muxing again with +faststart")
+            await self.run_ffmpeg(ffmpeg_arguments(request, container, output, reserve_moov=False), duration)
+        return MuxResult(
+            path=str(output), duration_ms=int((time.monotonic() - started) * 1000), handed_over=handed_over
+        )
+
+    async def _mux_sending_parts(
+        self,
+        request: MuxRequest,
+        container: Container,
+        inputs: list[Path],
+        output: Path,
+        args: list[str],
+        duration: float | None,
+    ) -> HandedOverUpload | None:
+        eager = await self._start_eager_upload(request, container, inputs, output, moov_room(args))
+        if eager is None:
+            await self.run_ffmpeg(args, duration)
+            return None
+        follower = asyncio.create_task(eager.follow())
+        try:
+            await self.run_ffmpeg(args, duration)
+            follower.cancel()
+            async with Heartbeat(percent=100.0):
+                return await eager.finish()
+        except BaseException:
+            await eager.abort()
+            raise
+        finally:
+            follower.cancel()
+
+    async def _start_eager_upload(
+        self, request: MuxRequest, container: Container, inputs: list[Path], output: Path, room: int | None
+    ) -> EagerUpload | None:
+        """None when the output is not written front to back, the request has no key (a history from
+        before), no part past the head could be sent (the streams are smaller than the head and one
+        part), or storage does not answer: the upload step then sends the whole file, as before."""
+        if room is None or not request.key:
+            return None
+        layout = PartLayout.with_head_past(room + HEAD_MARGIN_BYTES, self._settings.upload_part_bytes)
+        if sum(path.stat().st_size for path in inputs) <= layout.head_bytes + layout.part_bytes:
+            return None
+        try:
+            bucket = await self._buckets.of_job(request.job_id, request.own_storage)
+            return await EagerUpload.start(
+                request.job_id, bucket, request.key, container.content_type, output, layout, self._uploads
+            )
+        except (*STORAGE_ERRORS, ApplicationError, OSError) as exc:
+            activity.logger.warning("no parts sent while muxing: storage did not answer (%s)", type(exc).__name__)
+            return None
 
     async def run_ffmpeg(self, args: list[str], duration: float | None) -> None:
         process = await asyncio.create_subprocess_exec(

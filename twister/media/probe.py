@@ -15,6 +15,8 @@ class MediaInfo:
     width: int | None
     height: int | None
     duration: float | None
+    frame_rate: float | None = None
+    """Average frames per second of the video stream."""
 
     @property
     def quality(self) -> str:
@@ -47,4 +49,14 @@ def probe(ffprobe: str, source: Path | str, proxy: str | None = None) -> MediaIn
         width=video.get("width") if video else None,
         height=video.get("height") if video else None,
         duration=float(duration) if duration else None,
+        frame_rate=_rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate")) if video else None,
     )
+
+
+def _rate(fraction: str | None) -> float | None:
+    """ffprobe's ``"30000/1001"``; ``"0/0"`` (unknown) is None."""
+    num, _, den = (fraction or "").partition("/")
+    try:
+        return float(num) / float(den or 1) or None
+    except (ValueError, ZeroDivisionError):
+        return None

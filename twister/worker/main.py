@@ -21,6 +21,7 @@ from twister import db
 from twister.activities.download import DownloadActivities
 from twister.activities.host import HostActivities
 from twister.activities.inspect import InspectActivities
+from twister.activities.multipart import Bucket, Buckets, OpenUploads
 from twister.activities.mux import MuxActivities
 from twister.activities.persist import PersistActivities
 from twister.activities.upload import UploadActivities
@@ -69,9 +70,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     )
     host_queue = f"{settings.temporal_task_queue}@{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
     slots = JobSlots(settings.worker_max_jobs)
-    host = HostActivities(host_queue, workdirs, slots)
+    uploads = OpenUploads()
+    host = HostActivities(host_queue, workdirs, slots, uploads)
     persist = PersistActivities(pool)
-    mux = MuxActivities(settings, workdirs)
     blocked = await asyncio.to_thread(infrastructure_endpoints, settings)
     sweeper = asyncio.create_task(sweep_forever(client, slots, workdirs, settings.workdir_sweep_interval))
     with (
@@ -85,15 +86,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         async def own_storage(job_id: str) -> S3Target | None:
             return await db.job_storage(pool, box, uuid.UUID(job_id))
 
-        upload = UploadActivities(
-            workdirs,
-            s3,
-            settings.s3_bucket,
-            settings.upload_part_bytes,
-            own_storage,
-            asyncio.get_running_loop(),
-            egress.url,
-        )
+        buckets = Buckets(Bucket(s3, settings.s3_bucket), own_storage, asyncio.get_running_loop(), egress.url)
+        mux = MuxActivities(settings, workdirs, buckets, uploads)
+        upload = UploadActivities(workdirs, buckets, settings.upload_part_bytes, uploads)
         webhook = WebhookActivities(settings, pool, s3, egress.url, blocked)
         inspect = InspectActivities(settings, egress.url)
         interceptors = [ActivityObserver()]

@@ -259,8 +259,14 @@ class DownloadJobWorkflow:
         self._report(ProgressStage.DOWNLOAD_COMPLETE)
         self._set_state(JobStatus.PROCESSING, JobStep.MUXING)
         self._report(ProgressStage.MUXING)
+        key = job.options.object_key(job.job_id)
         mux = await self._host_step(
-            job, ActivityName.MUX, MuxRequest(job.job_id, job.options, download), MuxResult, queue, MUX_MAX_RETRIES
+            job,
+            ActivityName.MUX,
+            MuxRequest(job.job_id, job.options, download, key, job.own_storage),
+            MuxResult,
+            queue,
+            MUX_MAX_RETRIES,
         )
         self._report(ProgressStage.MUX_COMPLETE)
         self._set_state(JobStatus.PROCESSING, JobStep.UPLOADING)
@@ -268,13 +274,7 @@ class DownloadJobWorkflow:
         upload = await self._host_step(
             job,
             ActivityName.UPLOAD,
-            UploadRequest(
-                job.job_id,
-                mux.path,
-                job.options.object_key(job.job_id),
-                self._side_files(job, download),
-                job.own_storage,
-            ),
+            UploadRequest(job.job_id, mux.path, key, self._side_files(job, download), job.own_storage, mux.handed_over),
             UploadResult,
             queue,
             policy.upload_max_retries,
