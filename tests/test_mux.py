@@ -54,13 +54,19 @@ def test_fitting_codecs_are_copied_and_misfits_reencoded(tmp_path: Path) -> None
     assert args[args.index("-c:v") + 1] == "libvpx-vp9" and args[args.index("-c:a") + 1] == "libopus"
 
 
+@pytest.fixture
+def workdirs(tmp_path: Path) -> WorkDirs:
+    """The worker's work dirs, the test's job ("job") given a fresh one."""
+    dirs = WorkDirs(tmp_path / "work")
+    dirs.fresh("job")
+    return dirs
+
+
 def ffmpeg_children() -> list[psutil.Process]:
     return [p for p in psutil.Process().children(recursive=True) if "ffmpeg" in p.name()]
 
 
-async def test_missing_streams_send_the_job_back_to_the_download(tmp_path: Path, settings: Settings) -> None:
-    workdirs = WorkDirs(tmp_path / "work")
-    workdirs.fresh("job")
+async def test_missing_streams_send_the_job_back_to_the_download(settings: Settings, workdirs: WorkDirs) -> None:
     gone = workdirs.path("job") / "stream-v.mp4"
     with pytest.raises(ApplicationError) as raised:
         await ActivityEnvironment().run(mux_activities(settings, workdirs).mux, request(gone, None, JobOptions()))
@@ -113,9 +119,7 @@ async def test_reencode_of_unknown_duration_keeps_heartbeating(
     assert len(beats) >= 3
 
 
-async def test_cancelled_mux_kills_its_ffmpeg(tmp_path: Path, settings: Settings, long_video: Path) -> None:
-    workdirs = WorkDirs(tmp_path / "work")
-    workdirs.fresh("job")
+async def test_cancelled_mux_kills_its_ffmpeg(settings: Settings, long_video: Path, workdirs: WorkDirs) -> None:
     mux = mux_activities(settings, workdirs)
     env = ActivityEnvironment()
     task = asyncio.create_task(env.run(mux.mux, request(long_video, None, JobOptions(format="webm"))))
@@ -133,7 +137,9 @@ async def test_cancelled_mux_kills_its_ffmpeg(tmp_path: Path, settings: Settings
 
 
 @pytest.mark.usefixtures("stack")
-async def test_index_that_outgrows_its_reserved_room_still_comes_first(tmp_path: Path, settings: Settings) -> None:
+async def test_index_that_outgrows_its_reserved_room_still_comes_first(
+    tmp_path: Path, settings: Settings, workdirs: WorkDirs
+) -> None:
     """A source with more frames than it told (here 24,000 in 15 MB, told 1): the copy's index
     outgrows the room reserved for it, and the delivered file still has its index first and plays
     to the end. The multipart upload started for it (5 MiB parts) is dropped: ffmpeg wrote the
@@ -143,8 +149,6 @@ async def test_index_that_outgrows_its_reserved_room_still_comes_first(tmp_path:
     encode = ["-c:v", "libx264", "-preset", "ultrafast", "-b:v", "2M"]
     subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", frames, *encode, str(video)], check=True)
     told = dataclasses.replace(request(video, None, JobOptions()).download, media_duration=1.0, video_frame_rate=1.0)
-    workdirs = WorkDirs(tmp_path / "work")
-    workdirs.fresh("job")
     small_parts = settings.model_copy(update={"upload_part_bytes": MIN_PART_BYTES})
 
     result = await ActivityEnvironment().run(
@@ -194,14 +198,12 @@ def timed_request(streams: tuple[Path, Path], key: str) -> MuxRequest:
 
 @pytest.mark.usefixtures("stack")
 async def test_parts_sent_while_muxing_are_the_final_bytes(
-    tmp_path: Path, settings: Settings, big_streams: tuple[Path, Path]
+    tmp_path: Path, settings: Settings, big_streams: tuple[Path, Path], workdirs: WorkDirs
 ) -> None:
     """Each part sent while ffmpeg wrote holds the bytes the finished file has there (its ETag is
     their MD5): ffmpeg rewrote nothing past the head. The upload step then stores a copy of the
     muxed file, index first, and leaves no unfinished upload."""
     slow = throttled(settings, tmp_path)
-    workdirs = WorkDirs(tmp_path / "work")
-    workdirs.fresh("job")
     uploads = OpenUploads()
     key = "eager/parts.mp4"
 
@@ -229,11 +231,9 @@ async def test_parts_sent_while_muxing_are_the_final_bytes(
 
 
 async def test_storage_unreachable_while_muxing_leaves_the_upload_to_its_step(
-    tmp_path: Path, settings: Settings, big_streams: tuple[Path, Path]
+    tmp_path: Path, settings: Settings, big_streams: tuple[Path, Path], workdirs: WorkDirs
 ) -> None:
     unreachable = settings.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"})
-    workdirs = WorkDirs(tmp_path / "work")
-    workdirs.fresh("job")
 
     muxed = await ActivityEnvironment().run(
         mux_activities(throttled(unreachable, tmp_path), workdirs).mux, timed_request(big_streams, "unreachable.mp4")
@@ -256,10 +256,8 @@ async def sending_parts(settings: Settings, key: str) -> None:
 
 @pytest.mark.usefixtures("stack")
 async def test_cancelled_mux_leaves_no_unfinished_upload(
-    tmp_path: Path, settings: Settings, big_streams: tuple[Path, Path]
+    tmp_path: Path, settings: Settings, big_streams: tuple[Path, Path], workdirs: WorkDirs
 ) -> None:
-    workdirs = WorkDirs(tmp_path / "work")
-    workdirs.fresh("job")
     env = ActivityEnvironment()
     key = "eager/cancelled.mp4"
     task = asyncio.create_task(
@@ -276,10 +274,8 @@ async def test_cancelled_mux_leaves_no_unfinished_upload(
 
 @pytest.mark.usefixtures("stack")
 async def test_failed_mux_leaves_no_unfinished_upload(
-    tmp_path: Path, settings: Settings, big_streams: tuple[Path, Path]
+    tmp_path: Path, settings: Settings, big_streams: tuple[Path, Path], workdirs: WorkDirs
 ) -> None:
-    workdirs = WorkDirs(tmp_path / "work")
-    workdirs.fresh("job")
     key = "eager/failed.mp4"
     failing = throttled(settings, tmp_path, stop_after=1.5)  # killed in the middle of the file
 
