@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import socket
 import stat
 import subprocess
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -238,6 +240,33 @@ async def test_storage_unreachable_while_muxing_leaves_the_upload_to_its_step(
     muxed = await ActivityEnvironment().run(
         mux_activities(throttled(unreachable, tmp_path), workdirs).mux, timed_request(big_streams, "unreachable.mp4")
     )
+
+    assert muxed.handed_over is None
+    assert moov_before_mdat(Path(muxed.path))
+
+
+async def test_a_silent_storage_does_not_hold_the_mux_up(
+    tmp_path: Path, settings: Settings, big_streams: tuple[Path, Path], workdirs: WorkDirs
+) -> None:
+    """Storage that takes the connection and never answers (boto3 would wait 60 s per try): ffmpeg
+    does not wait for the multipart upload to open, and the mux ends with the file, its upload left
+    to the upload step."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    listening = threading.Thread(target=lambda: accepted.append(silent.accept()[0]), daemon=True)
+    listening.start()
+    quiet = settings.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{silent.getsockname()[1]}"})
+    try:
+        muxed = await asyncio.wait_for(
+            ActivityEnvironment().run(
+                mux_activities(throttled(quiet, tmp_path), workdirs).mux, timed_request(big_streams, "silent.mp4")
+            ),
+            timeout=30,
+        )
+    finally:
+        for connection in accepted:
+            connection.close()
+        silent.close()
 
     assert muxed.handed_over is None
     assert moov_before_mdat(Path(muxed.path))

@@ -62,7 +62,7 @@ def storage_of(tenant: Settings, **changes: str) -> dict[str, Any]:
 
 @pytest.mark.usefixtures("worker")
 def test_file_goes_to_the_tenants_bucket_and_its_secret_stays_hidden(
-    api: httpx.Client, media: MediaSite, settings: Settings, tenant_s3: Settings
+    api: httpx.Client, media: MediaSite, settings: Settings, tenant_s3: Settings, tmp_path: Path
 ) -> None:
     job_id = submit(api, url=media.progressive_url, folder="talks", storage=storage_of(tenant_s3))
     job = wait_terminal(api, job_id, timeout=120)
@@ -72,7 +72,11 @@ def test_file_goes_to_the_tenants_bucket_and_its_secret_stays_hidden(
     listed = tenant.list_objects_v2(Bucket="tenant-videos", Prefix="acme/")
     assert [item["Key"] for item in listed["Contents"]] == [f"acme/talks/{job_id}.mp4"]
     stored = tenant.get_object(Bucket="tenant-videos", Key=f"acme/talks/{job_id}.mp4")["Body"].read()
-    assert httpx.get(job["s3_url"]).content == stored and len(stored) == job["file_size"]
+    delivered = fetch(job["s3_url"], tmp_path / "delivered.mp4")
+    assert delivered.read_bytes() == stored and len(stored) == job["file_size"]
+    source_duration = probe(settings.ffprobe_path, media.library.path(media.library.progressive)).duration
+    assert moov_before_mdat(delivered)
+    assert probe(settings.ffprobe_path, delivered).duration == pytest.approx(source_duration, abs=0.1)
     assert job["storage"] == {k: v for k, v in storage_of(tenant_s3).items() if k not in ("access_key", "secret_key")}
 
     secret = tenant_s3.s3_secret_key

@@ -94,3 +94,11 @@ async def test_the_upload_step_finishes_the_muxs_upload_or_sends_the_whole_file(
     stored = client.get_object(Bucket=settings.s3_bucket, Key=key)["Body"].read()
     assert stored == muxed.read_bytes() and result.file_size == len(stored)
     assert client.list_multipart_uploads(Bucket=settings.s3_bucket, Prefix=key).get("Uploads", []) == []
+
+
+def test_a_file_too_large_for_its_parts_is_not_sent_while_muxing() -> None:
+    """Storage takes 10,000 parts at most: beyond that the upload step sends the file whole (boto3
+    sizes the parts for it)."""
+    layout = PartLayout.with_head_past(1, MIN_PART_BYTES)
+    assert layout.fits(1024**3)
+    assert not layout.fits(10_000 * MIN_PART_BYTES)

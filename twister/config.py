@@ -72,7 +72,10 @@ class Settings(BaseSettings):
     s3_access_key: str = Field(default="twister", description="S3 access key.")
     s3_secret_key: str = Field(default="twister-dev-secret", description="S3 secret key.")
     upload_part_bytes: int = Field(
-        default=16 * 1024**2, ge=1024**2, description="Multipart upload part size (bytes); smaller files go in one PUT."
+        default=16 * 1024**2,
+        ge=1024**2,
+        description="Multipart upload part size (bytes), at least 5 MiB in effect (storage refuses smaller parts but "
+        "the last); smaller files go in one PUT.",
     )
     presign_ttl_seconds: int = Field(default=24 * 3600, description="Lifetime of presigned download URLs.")
 

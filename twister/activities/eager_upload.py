@@ -84,7 +84,7 @@ class EagerUpload:
     def _send_complete_parts(self) -> None:
         try:
             size = self._path.stat().st_size
-        except FileNotFoundError:
+        except OSError:  # not there yet
             return
         loop = asyncio.get_running_loop()
         while not self._stopped and len(self._in_flight) < PARTS_IN_FLIGHT:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from s3transfer.utils import ReadFileChunk
+from s3transfer.utils import MAX_PARTS, MIN_UPLOAD_CHUNKSIZE, ReadFileChunk
 from temporalio.exceptions import ApplicationError
 
 from twister.models import ErrorType, SentPart
@@ -30,7 +30,7 @@ PARTS_IN_FLIGHT = 10
 
 STORAGE_ERRORS = (BotoCoreError, ClientError)
 
-MIN_PART_BYTES = 5 * 1024**2
+MIN_PART_BYTES = MIN_UPLOAD_CHUNKSIZE
 """Storage refuses a smaller part but the last (boto3's transfers raise a smaller part size to it too)."""
 
 
@@ -101,6 +101,11 @@ class PartLayout:
         if number == 1:
             return PartRange(1, 0, self.head_bytes)
         return PartRange(number, self.head_bytes + (number - 2) * self.part_bytes, self.part_bytes)
+
+    def fits(self, file_size: int) -> bool:
+        """Whether a file of about ``file_size`` bytes stays well within storage's 10,000 parts (a
+        larger one goes up whole, in parts boto3 sizes for it)."""
+        return file_size < 0.9 * MAX_PARTS * self.part_bytes
 
     def parts(self, file_size: int) -> list[PartRange]:
         """Every part of a file of ``file_size`` bytes."""

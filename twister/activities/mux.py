@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from twister.activities.eager_upload import HEAD_MARGIN_BYTES, EagerUpload
-from twister.activities.multipart import STORAGE_ERRORS, Buckets, OpenUploads, PartLayout
+from twister.activities.multipart import Buckets, OpenUploads, PartLayout
 from twister.config import Settings
 from twister.media.binaries import die_with_worker
 from twister.media.containers import Container, container_for
@@ -64,20 +64,24 @@ class MuxActivities:
         args: list[str],
         duration: float | None,
     ) -> HandedOverUpload | None:
-        eager = await self._start_eager_upload(request, container, inputs, output, moov_room(args))
-        if eager is None:
-            await self.run_ffmpeg(args, duration)
-            return None
-        follower = asyncio.create_task(eager.follow())
+        # ffmpeg does not wait for storage: an upload that is not open by the time it ends is left to
+        # the upload step (whose sweeps drop one opened late)
+        starting = asyncio.create_task(self._start_eager_upload(request, container, inputs, output, moov_room(args)))
+        follower = asyncio.create_task(_follow(starting))
         try:
             await self.run_ffmpeg(args, duration)
             follower.cancel()
+            eager = starting.result() if starting.done() else None
+            if eager is None:
+                return None
             async with Heartbeat(percent=100.0):
                 return await eager.finish()
         except BaseException:
-            await eager.abort()
+            if starting.done() and (eager := starting.result()) is not None:
+                await eager.abort()
             raise
         finally:
+            starting.cancel()
             follower.cancel()
 
     async def _start_eager_upload(
@@ -85,18 +89,20 @@ class MuxActivities:
     ) -> EagerUpload | None:
         """None when the output is not written front to back, the request has no key (a history from
         before), no part past the head could be sent (the streams are smaller than the head and one
-        part), or storage does not answer: the upload step then sends the whole file, as before."""
+        part), the file would need too many parts, or storage does not answer: the upload step then
+        sends the whole file, as before."""
         if room is None or not request.key:
             return None
         layout = PartLayout.with_head_past(room + HEAD_MARGIN_BYTES, self._settings.upload_part_bytes)
-        if sum(path.stat().st_size for path in inputs) <= layout.head_bytes + layout.part_bytes:
-            return None
         try:
+            size = sum(path.stat().st_size for path in inputs)
+            if size <= layout.head_bytes + layout.part_bytes or not layout.fits(size):
+                return None
             bucket = await self._buckets.of_job(request.job_id, request.own_storage)
             return await EagerUpload.start(
                 request.job_id, bucket, request.key, container.content_type, output, layout, self._uploads
             )
-        except (*STORAGE_ERRORS, ApplicationError, OSError) as exc:
+        except Exception as exc:  # storage, or the job's own target from the database: never the mux's failure
             activity.logger.warning("no parts sent while muxing: storage did not answer (%s)", type(exc).__name__)
             return None
 
@@ -124,3 +130,9 @@ class MuxActivities:
         stderr = (await stderr_task).decode(errors="replace").strip()
         if code != 0:
             raise ApplicationError(f"Muxing failed (ffmpeg exit {code}): {stderr[-500:]}", type=ErrorType.MUX_FAILED)
+
+
+async def _follow(starting: asyncio.Task[EagerUpload | None]) -> None:
+    """Sends the parts ffmpeg finishes once the upload is open."""
+    if (eager := await starting) is not None:
+        await eager.follow()

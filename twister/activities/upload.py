@@ -103,7 +103,13 @@ class UploadActivities:
         started = time.monotonic()
         with Heartbeat(attempt=attempt, percent=0.0) as heartbeat:
             sending = _Sending(bucket, request.key, path, size, attempt, heartbeat)
-            resumed = handed_over is not None and self._resume(sending, handed_over)
+            resumed = False
+            if handed_over is not None:
+                try:
+                    resumed = self._resume(sending, handed_over)
+                except CancelledError:  # it aborted the handed-over upload: the job's clean-up need not
+                    self._uploads.closed(request.job_id, handed_over.upload_id)
+                    raise
             if not resumed:
                 sending.watched(lambda progress: self._upload_whole(sending, progress))
         if request.handed_over is not None:

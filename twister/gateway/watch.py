@@ -46,8 +46,9 @@ class StatusWatcher:
         """Reads made so far (each one ``describe()``): what the coalescing saves shows here."""
 
     async def state(self, job_id: str) -> LiveState | None:
-        """The job's state (None once it has ended), read at most ``refresh_seconds`` ago. A failed
-        read (Temporal unreachable) raises to every caller that waited for it and is not kept."""
+        """The job's state (None once it has ended), read at most ``refresh_seconds`` ago, or up to twice
+        that while the next read runs. A failed read (Temporal unreachable) raises to every caller that
+        waited for it and is not kept."""
         watch = self._jobs.get(job_id)
         if watch is None:
             watch = self._add(job_id)
